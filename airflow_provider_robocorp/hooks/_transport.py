@@ -1,0 +1,199 @@
+"""The two transports of the request pipeline: ``requests`` (sync) and ``httpx`` (async).
+
+Both take an :class:`ApiRequest`, apply the same :class:`RetryPolicy` through tenacity, and
+return the decoded JSON via :func:`raise_for_response`. They differ only in how bytes move and in
+how their network errors map onto "never connected" versus "the answer was lost".
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+
+import requests
+import tenacity
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from airflow_provider_robocorp.hooks._pipeline import (
+    ApiRequest,
+    ApiResponse,
+    ConnectionSettings,
+    RetryPolicy,
+    next_page,
+    page_data,
+    raise_for_response,
+    transport_error,
+)
+
+
+def _policy(settings: ConnectionSettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=settings.max_retries,
+        backoff_initial=settings.backoff_initial,
+        backoff_max=settings.backoff_max,
+    )
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when requests failed before the request left this machine (safe to repeat anything)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ProxyError | requests.exceptions.SSLError):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return False
+
+
+class SyncTransport:
+    """``requests``-based transport: one ``Session`` (connection pool) per hook."""
+
+    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.policy = policy or _policy(settings)
+        self.session = requests.Session()
+        self.session.headers.update(settings.headers(auth=False))
+        if settings.proxies:
+            self.session.proxies.update(settings.proxies)
+        self.session.verify = settings.verify
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _send_once(self, request: ApiRequest) -> ApiResponse | requests.Response:
+        headers = dict(request.headers)
+        if request.auth:
+            headers["Authorization"] = self.settings.authorization
+        body = request.body() if callable(request.body) else request.body
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                data=body,
+                headers=headers,
+                timeout=(min(10.0, self.settings.timeout), self.settings.timeout),
+                stream=request.stream,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ReadTimeout:
+            raise transport_error(
+                request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
+            ) from None
+        except requests.RequestException as exc:
+            never = _never_connected(exc)
+            raise transport_error(request, type(exc).__name__, reached_server=False if never else None) from None
+        finally:
+            if body is not None and hasattr(body, "close"):
+                body.close()
+        if request.stream and 200 <= response.status_code < 300:
+            return response
+        try:
+            content = response.content
+        except requests.RequestException as exc:
+            raise transport_error(request, f"answer cut off ({type(exc).__name__})", reached_server=True) from None
+        finally:
+            response.close()
+        result = ApiResponse(response.status_code, response.headers, content)
+        if not 200 <= result.status < 300:
+            raise_for_response(request, result, conn_id=self.settings.conn_id)
+        return result
+
+    def send(self, request: ApiRequest) -> Any:
+        """Send with retries; return the decoded JSON body."""
+        for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs(request)):
+            with attempt:
+                response = self._send_once(request)
+        assert isinstance(response, ApiResponse)
+        return raise_for_response(request, response, conn_id=self.settings.conn_id)
+
+    def open_stream(self, request: ApiRequest) -> requests.Response:
+        """Send with retries and return the still-open streaming response (caller closes it)."""
+        streaming = replace(request, stream=True)
+        for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs(streaming)):
+            with attempt:
+                response = self._send_once(streaming)
+        assert isinstance(response, requests.Response)
+        return response
+
+    def paginate(self, request: ApiRequest) -> Iterator[Any]:
+        """Yield items page by page; the next page is fetched only when the current one is used up."""
+        current: ApiRequest | None = request
+        while current is not None:
+            page = self.send(current)
+            yield from page_data(current, page)
+            current = next_page(current, page, self.settings)
+
+
+class AsyncTransport:
+    """``httpx``-based transport for triggers; same requests, policy and errors as the sync one."""
+
+    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy | None = None) -> None:
+        import httpx
+
+        self.settings = settings
+        self.policy = policy or _policy(settings)
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=settings.verify) if isinstance(settings.verify, str) else settings.verify
+        )
+        mounts = None
+        if settings.proxies:
+            mounts = {
+                f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify)
+                for scheme, url in settings.proxies.items()
+                if scheme in ("http", "https")
+            }
+        self.client = httpx.AsyncClient(
+            headers=settings.headers(auth=False),
+            verify=verify,
+            mounts=mounts,
+            timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+            follow_redirects=False,
+            trust_env=True,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _send_once(self, request: ApiRequest) -> ApiResponse:
+        import httpx
+
+        headers = dict(request.headers)
+        if request.auth:
+            headers["Authorization"] = self.settings.authorization
+        if callable(request.body):
+            raise TypeError("the async transport sends only in-memory bodies")
+        try:
+            response = await self.client.request(
+                request.method, request.url, params=request.params, content=request.body, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+            raise transport_error(request, type(exc).__name__, reached_server=False) from None
+        except httpx.ReadTimeout:
+            raise transport_error(
+                request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise transport_error(request, type(exc).__name__, reached_server=None) from None
+        result = ApiResponse(response.status_code, response.headers, response.content)
+        if not 200 <= result.status < 300:
+            raise_for_response(request, result, conn_id=self.settings.conn_id)
+        return result
+
+    async def send(self, request: ApiRequest) -> Any:
+        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request)):
+            with attempt:
+                response = await self._send_once(request)
+        return raise_for_response(request, response, conn_id=self.settings.conn_id)
+
+    async def paginate(self, request: ApiRequest) -> AsyncIterator[Any]:
+        current: ApiRequest | None = request
+        while current is not None:
+            page = await self.send(current)
+            for item in page_data(current, page):
+                yield item
+            current = next_page(current, page, self.settings)
+
