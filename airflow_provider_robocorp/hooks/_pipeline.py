@@ -119,11 +119,15 @@ def resolve_base_url(host: str | None, port: int | None = None, schema: str | No
     return urlunsplit((parts.scheme, netloc, path.rstrip("/") + "/", "", ""))
 
 
+_API_KEY_PREFIX_RE = re.compile(r"RC-WSKEY(?:\s+|$)", re.IGNORECASE)
+
+
 def normalize_api_key(raw: str | None, *, conn_id: str) -> str:
     """Return the ``Authorization`` value: the key with exactly one ``RC-WSKEY `` prefix."""
     key = (raw or "").strip()
-    if key[: len(API_KEY_PREFIX)].upper() == API_KEY_PREFIX.upper():
-        key = key[len(API_KEY_PREFIX) :].strip()
+    prefix = _API_KEY_PREFIX_RE.match(key)
+    if prefix:
+        key = key[prefix.end() :]
     if not key:
         raise RobocorpConfigError(
             f"Connection '{conn_id}' has no API key. Put a Control Room API key in its Password field "
@@ -262,17 +266,17 @@ class ConnectionSettings:
     def build(
         self,
         endpoint_name: str,
+        path_params: Mapping[str, Any] | None = None,
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = NO_BODY,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
-        **path_params: str,
     ) -> ApiRequest:
         """Describe a call of ``endpoint_name``; validates ids and the body before anything is sent."""
         endpoint = ENDPOINTS[endpoint_name]
         values = {"workspace_id": self.workspace_id}
-        for name, value in path_params.items():
+        for name, value in (path_params or {}).items():
             if not isinstance(value, str) or not value.strip():
                 raise RobocorpConfigError(f"{endpoint_name}(): '{name}' must be a non-empty string, got {value!r}.")
             values[name] = value
@@ -396,8 +400,11 @@ def _error_fields(content: bytes, content_type: str) -> tuple[str | None, str | 
         source = inner if isinstance(inner, dict) else data
         code = source.get("code")
         message = source.get("message")
-        if message is None and isinstance(inner, str):
-            message = inner
+        if isinstance(inner, str):  # {"error": "<code or text>", "message": ...}
+            if message is None:
+                message = inner
+            elif code is None:
+                code = inner
         if code is not None or message is not None:
             return (str(code) if code is not None else None, str(message) if message is not None else None)
         return None, text[:300]
@@ -424,7 +431,7 @@ def api_error(request: ApiRequest, response: ApiResponse, *, conn_id: str) -> Ro
         )
     elif status == 403:
         permission = endpoint.permission if endpoint else None
-        where = f"'{endpoint.title}' needs the API key permission '{permission}'" if permission else (
+        where = f"'{endpoint.title if endpoint else request.path}' needs the API key permission '{permission}'" if permission else (
             "the API key is not allowed to do this"
         )
         hint = f"{where}; grant it to the key of connection '{conn_id}' in Control Room (API keys), or use another key"

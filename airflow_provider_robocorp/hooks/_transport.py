@@ -76,6 +76,9 @@ class SyncTransport:
                 data=body,
                 headers=headers,
                 timeout=(min(10.0, self.settings.timeout), self.settings.timeout),
+                # Per request: requests lets REQUESTS_CA_BUNDLE / *_PROXY override the session's values.
+                verify=self.settings.verify,
+                proxies=self.settings.proxies,
                 stream=request.stream,
                 allow_redirects=False,
             )

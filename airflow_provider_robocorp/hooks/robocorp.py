@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -42,12 +43,14 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ConnectionSettings,
     encode_json,
 )
+from airflow_provider_robocorp.hooks._runs import clip, count_work_items, failed_work_item
 from airflow_provider_robocorp.hooks._transport import AsyncTransport, SyncTransport
 
 #: Process run states after which a run never changes again.
 TERMINAL_PROCESS_RUN_STATES = frozenset({"completed", "unresolved"})
-#: The API's limit for inline (base64) asset uploads.
-INLINE_UPLOAD_LIMIT = 5 * 1024 * 1024
+#: The API's limit for inline (base64) asset uploads: "under 5 MB" read as decimal megabytes, so
+#: content is inlined only when it fits under either reading.
+INLINE_UPLOAD_LIMIT = 5_000_000
 _CHUNK = 1024 * 1024
 
 
@@ -190,9 +193,13 @@ class RobocorpHook(BaseHook):
     # --- plumbing ----------------------------------------------------------------------------
 
     def _settings_for(self, conn: Any) -> ConnectionSettings:
-        return ConnectionSettings.from_connection(
+        settings = ConnectionSettings.from_connection(
             conn, workspace_id=self._workspace_id, timeout=self._timeout, max_retries=self._max_retries
         )
+        # Airflow masks the password as stored; the bare key (sent as the integration endpoint's
+        # token, and visible in urllib3's debug log) may differ from it by the RC-WSKEY prefix.
+        _mask(settings.api_key)
+        return settings
 
     @cached_property
     def settings(self) -> ConnectionSettings:
@@ -214,7 +221,7 @@ class RobocorpHook(BaseHook):
 
     def _request(self, endpoint: str, *, params: dict[str, Any] | None = None, json_body: Any = NO_BODY,
                  **path: str) -> ApiRequest:
-        return self.settings.build(endpoint, params=params, json_body=json_body, **path)
+        return self.settings.build(endpoint, path, params=params, json_body=json_body)
 
     def _call(self, endpoint: str, *, params: dict[str, Any] | None = None, json_body: Any = NO_BODY,
               **path: str) -> Any:
@@ -347,11 +354,11 @@ class RobocorpHook(BaseHook):
             _check_choice(with_handshake, HANDSHAKES, "with_handshake", m)
         request = self.settings.build(
             m,
+            {"process_id": process_id},
             params={"token": self.settings.api_key, "with_handshake": with_handshake},
             json_body=payload,
             headers={"X-Hook-Secret": _check_str(hook_secret, "hook_secret", m)} if hook_secret is not None else None,
             auth=False,
-            process_id=process_id,
         )
         return self._transport.send(request)
 
@@ -564,6 +571,50 @@ class RobocorpHook(BaseHook):
         return process_run_web_url(self.settings.origin, self._organization_id, self.workspace_id,
                                    process_id, process_run_id, step_run_id)
 
+    def work_item_counts(self, process_run_id: str) -> dict[str, int]:
+        """How many of a run's work items are in each state (plus ``total``), for progress lines."""
+        return count_work_items(self.list_work_items(process_run_id=process_run_id))
+
+    def describe_unresolved_run(
+        self, process_run_id: str, *, max_items: int = 10, max_console_messages: int = 200
+    ) -> dict[str, Any]:
+        """What went wrong in a run, as JSON: the failed work items (first ``max_items``, with the
+        total count) and the step runs that failed or processed a failed item, each with its error
+        code and the last ``max_console_messages`` console messages. A section that cannot be
+        fetched is named in ``problems`` instead of hiding the run's own failure."""
+        report: dict[str, Any] = {"failed_work_items": [], "failed_work_item_count": 0, "step_runs": [],
+                                  "problems": []}
+        step_run_ids: set[str] = set()
+        try:
+            for item in self.list_work_items(process_run_id=process_run_id, state="failed"):
+                report["failed_work_item_count"] += 1
+                if len(report["failed_work_items"]) < max_items:
+                    report["failed_work_items"].append(failed_work_item(item))
+                step_run_ids.add(str((item.get("step_run") or {}).get("id")))
+        except RobocorpError as err:
+            report["problems"].append(f"failed work items could not be listed: {err}")
+        try:
+            for step_run in self.list_step_runs(process_run_id):
+                if step_run.get("state") != "failed" and str(step_run.get("id")) not in step_run_ids:
+                    continue
+                step_run_id = str(step_run.get("id"))
+                entry: dict[str, Any] = {
+                    "id": step_run_id,
+                    "name": (step_run.get("step") or {}).get("name"),
+                    "state": step_run.get("state"),
+                    "error_code": (step_run.get("error") or {}).get("code"),
+                    "console": [],
+                }
+                report["step_runs"].append(entry)
+                try:
+                    console = deque(self.list_step_run_console_messages(step_run_id), maxlen=max_console_messages)
+                    entry["console"] = [clip(m.get("message"), 2000) for m in console]
+                except RobocorpError as err:
+                    report["problems"].append(f"console of step run {step_run_id} could not be read: {err}")
+        except RobocorpError as err:
+            report["problems"].append(f"step runs could not be listed: {err}")
+        return report
+
     def wait_for_process_run(
         self,
         process_run_id: str,
@@ -706,7 +757,7 @@ class RobocorpHook(BaseHook):
 
     def put_presigned(self, url: str, content: Path | bytes, content_type: str) -> None:
         """PUT bytes or a file to a pre-signed upload URL, streamed, with ``Content-Length``."""
-        body: bytes | Callable[[], IO[bytes]] = content if isinstance(content, bytes) else content.open
+        body: bytes | Callable[[], IO[bytes]] = content if isinstance(content, bytes) else lambda: content.open("rb")
         request = ApiRequest(method="PUT", url=_check_url(url, "upload_url", "upload"), body=body,
                              headers={"Content-Type": content_type}, auth=False)
         self._transport.send(request)
@@ -752,7 +803,7 @@ class RobocorpHook(BaseHook):
 
     async def _acall(self, endpoint: str, *, json_body: Any = NO_BODY, **path: str) -> Any:
         transport = await self._async_transport()
-        return await transport.send(self.settings.build(endpoint, json_body=json_body, **path))
+        return await transport.send(self.settings.build(endpoint, path, json_body=json_body))
 
     async def _alist(self, endpoint: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
         transport = await self._async_transport()
@@ -785,11 +836,23 @@ class RobocorpHook(BaseHook):
         """Async List work items."""
         return self._alist("list_work_items", params=_work_item_filters(process_id, process_run_id, state, limit))
 
+    async def awork_item_counts(self, process_run_id: str) -> dict[str, int]:
+        """Async :meth:`work_item_counts`."""
+        return count_work_items([item async for item in self.alist_work_items(process_run_id=process_run_id)])
+
     def alist_step_runs(self, process_run_id: str, limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Async List step runs."""
         m = "list_step_runs"
         return self._alist(m, params={"process_run_id": _check_str(process_run_id, "process_run_id", m),
                                       "limit": _check_limit(limit, m)})
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDKs
+        return
+    mask_secret(secret)
 
 
 def _stop_body(set_remaining_work_items_as_done: bool, terminate_ongoing_activity_runs: bool,

@@ -1,0 +1,127 @@
+"""Provider registration: ``get_provider_info()`` is valid for the installed Airflow, names the
+installed distribution, and everything it points at imports; Airflow's own CLI finds it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.resources
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import jsonschema
+import pytest
+
+from airflow_provider_robocorp import __version__, get_provider_info
+
+DIST = "airflow-provider-robocorp"
+INFO = get_provider_info()
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+
+
+def test_validates_against_airflows_schema() -> None:
+    jsonschema.validate(INFO, _schema())
+
+
+def test_schema_check_is_not_vacuous() -> None:
+    broken = {k: v for k, v in INFO.items() if k != "name"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, _schema())
+
+
+def test_package_name_and_version_match_the_distribution() -> None:
+    dist = importlib.metadata.distribution(DIST)
+    assert INFO["package-name"] == dist.metadata["Name"] == DIST
+    assert INFO["versions"][0] == __version__ == dist.version
+
+
+def test_entry_point_is_registered() -> None:
+    eps = [ep for ep in importlib.metadata.entry_points(group="apache_airflow_provider") if ep.dist and ep.dist.name == DIST]
+    assert len(eps) == 1
+    assert eps[0].load() is get_provider_info
+
+
+def _import_or_skip(module: str):
+    """Import ``module``; skip only while it does not exist yet (another part of the provider)."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not written yet")
+    return importlib.import_module(module)
+
+
+def _named_modules() -> list[str]:
+    modules = []
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in INFO.get(section, []):
+            modules.extend(entry["python-modules"])
+    return modules
+
+
+def _named_classes() -> list[str]:
+    classes = list(INFO.get("extra-links", []))
+    classes += [ct["hook-class-name"] for ct in INFO.get("connection-types", [])]
+    return classes
+
+
+@pytest.mark.parametrize("module", _named_modules())
+def test_every_named_module_imports(module: str) -> None:
+    _import_or_skip(module)
+
+
+@pytest.mark.parametrize("dotted", _named_classes())
+def test_every_named_class_imports(dotted: str) -> None:
+    module_name, _, class_name = dotted.rpartition(".")
+    module = _import_or_skip(module_name)
+    assert isinstance(getattr(module, class_name), type)
+
+
+def test_named_modules_cover_the_hook() -> None:
+    assert "airflow_provider_robocorp.hooks.robocorp" in _named_modules()
+
+
+def test_connection_type_matches_the_hook() -> None:
+    from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+
+    (conn_type,) = INFO["connection-types"]
+    assert conn_type["connection-type"] == RobocorpHook.conn_type == "robocorp"
+    assert conn_type["hook-name"] == RobocorpHook.hook_name
+    assert RobocorpHook.conn_name_attr == "robocorp_conn_id"
+    assert RobocorpHook.default_conn_name == "robocorp_default"
+    assert RobocorpHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
+    assert set(conn_type["conn-fields"]) == {"timeout", "max_retries", "verify", "proxies"}
+
+
+def _airflow(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_airflow_providers_list_finds_the_provider() -> None:
+    providers = json.loads(_airflow("providers", "list", "-o", "json"))
+    mine = [p for p in providers if p["package_name"] == DIST]
+    assert mine and mine[0]["version"] == __version__
+
+
+def test_airflow_providers_hooks_lists_the_connection_type() -> None:
+    hooks = json.loads(_airflow("providers", "hooks", "-o", "json"))
+    mine = [h for h in hooks if h["connection_type"] == "robocorp"]
+    assert mine == [{
+        "connection_type": "robocorp",
+        "class": "airflow_provider_robocorp.hooks.robocorp.RobocorpHook",
+        "conn_id_attribute_name": "robocorp_conn_id",
+        "package_name": DIST,
+        "hook_name": "Robocorp Control Room",
+    }]
