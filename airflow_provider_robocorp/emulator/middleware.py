@@ -73,6 +73,10 @@ class EmulatorMiddleware:
     async def _apply(
         self, rule: FaultRule, scope: Scope, receive: Receive, send: Send, logged_send: Send
     ) -> None:
+        if rule.kind == "latency":
+            # A slow server has still received the request: it is handled (and applied) even if
+            # the client gives up waiting meanwhile, as a real one would.
+            receive = await _buffered(receive)
         if rule.delay_seconds:
             await asyncio.sleep(rule.delay_seconds)
         if rule.kind == "latency":
@@ -88,6 +92,21 @@ class EmulatorMiddleware:
 
             await self.app(scope, receive, discard)
             _drop(send)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole request body now; the returned ``receive`` replays it, then defers."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
 
 
 async def _fault_response(rule: FaultRule, send: Send) -> None:

@@ -16,6 +16,7 @@ import requests
 import tenacity
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from airflow_provider_robocorp.exceptions import RobocorpTransportError
 from airflow_provider_robocorp.hooks._pipeline import (
     ApiRequest,
     ApiResponse,
@@ -68,6 +69,9 @@ class SyncTransport:
         if request.auth:
             headers["Authorization"] = self.settings.authorization
         body = request.body() if callable(request.body) else request.body
+        # Errors are raised outside the ``except`` blocks so that no exception context (whose text
+        # may hold the integration endpoint's token) is attached to them.
+        failure: RobocorpTransportError | None = None
         try:
             response = self.session.request(
                 request.method,
@@ -83,23 +87,27 @@ class SyncTransport:
                 allow_redirects=False,
             )
         except requests.exceptions.ReadTimeout:
-            raise transport_error(
+            failure = transport_error(
                 request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
-            ) from None
+            )
         except requests.RequestException as exc:
             never = _never_connected(exc)
-            raise transport_error(request, type(exc).__name__, reached_server=False if never else None) from None
+            failure = transport_error(request, type(exc).__name__, reached_server=False if never else None)
         finally:
             if body is not None and hasattr(body, "close"):
                 body.close()
+        if failure is not None:
+            raise failure
         if request.stream and 200 <= response.status_code < 300:
             return response
         try:
             content = response.content
         except requests.RequestException as exc:
-            raise transport_error(request, f"answer cut off ({type(exc).__name__})", reached_server=True) from None
+            failure = transport_error(request, f"answer cut off ({type(exc).__name__})", reached_server=True)
         finally:
             response.close()
+        if failure is not None:
+            raise failure
         result = ApiResponse(response.status_code, response.headers, content)
         if not 200 <= result.status < 300:
             raise_for_response(request, result, conn_id=self.settings.conn_id)
@@ -169,18 +177,21 @@ class AsyncTransport:
             headers["Authorization"] = self.settings.authorization
         if callable(request.body):
             raise TypeError("the async transport sends only in-memory bodies")
+        failure: RobocorpTransportError | None = None
         try:
             response = await self.client.request(
                 request.method, request.url, params=request.params, content=request.body, headers=headers
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            raise transport_error(request, type(exc).__name__, reached_server=False) from None
+            failure = transport_error(request, type(exc).__name__, reached_server=False)
         except httpx.ReadTimeout:
-            raise transport_error(
+            failure = transport_error(
                 request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
-            ) from None
+            )
         except httpx.TransportError as exc:
-            raise transport_error(request, type(exc).__name__, reached_server=None) from None
+            failure = transport_error(request, type(exc).__name__, reached_server=None)
+        if failure is not None:
+            raise failure
         result = ApiResponse(response.status_code, response.headers, response.content)
         if not 200 <= result.status < 300:
             raise_for_response(request, result, conn_id=self.settings.conn_id)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,9 @@ def async_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     real_sleep = asyncio.sleep
 
     async def fake_sleep(delay: float, result: Any = None) -> Any:
+        # Only the test's own loop (main thread): an emulator thread's loop must keep its real sleeps.
+        if threading.current_thread() is not threading.main_thread():
+            return await real_sleep(delay, result)
         calls.append(delay)
         return await real_sleep(0, result)
 

@@ -1,0 +1,160 @@
+"""ProcessRunTrigger: waits for a Control Room process run in the triggerer, without a worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_robocorp.exceptions import (
+    RobocorpError,
+    RobocorpRateLimitError,
+    RobocorpRequestMayHaveBeenAppliedError,
+    RobocorpServerError,
+    RobocorpTransportError,
+)
+from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
+from airflow_provider_robocorp.hooks._runs import ProgressTracker
+from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+
+#: Every ``status`` a ProcessRunTrigger event can carry.
+EVENT_STATUSES = ("success", "failure", "timeout", "error")
+
+
+def is_transient(err: BaseException) -> bool:
+    """429, 5xx and network failures: worth polling again rather than failing the task."""
+    if isinstance(err, RobocorpRequestMayHaveBeenAppliedError):
+        return False
+    return isinstance(err, RobocorpRateLimitError | RobocorpServerError | RobocorpTransportError)
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    """Return a well-formed trigger event, or raise: anything unexpected fails the task (fail closed)."""
+    if (
+        not isinstance(event, dict)
+        or event.get("status") not in EVENT_STATUSES
+        or not isinstance(event.get("process_run_id"), str)
+        or not event["process_run_id"]
+        or (event["status"] == "success" and event.get("state") != "completed")
+        or (event["status"] == "failure" and event.get("state") != "unresolved")
+    ):
+        raise RobocorpError(f"Malformed event from ProcessRunTrigger, failing rather than guessing: {str(event)[:300]}")
+    return event
+
+
+class ProcessRunTrigger(BaseTrigger):
+    """Polls Get process run until the run ends or ``deadline`` passes; never starts anything.
+
+    Yields one event ``{"status", "process_run_id", "state", "message"}`` with status ``success``
+    (``completed``), ``failure`` (``unresolved``), ``timeout`` (deadline passed; the run is left
+    running for the task to stop) or ``error`` (unknown state, or an error that retrying cannot
+    fix). Transient errors (429, 5xx, network) are logged and polled through. While waiting it logs
+    the run's state and work item counts whenever they change.
+
+    :param process_run_id: the run to wait for.
+    :param robocorp_conn_id: Airflow connection of type ``robocorp``.
+    :param poll_interval: seconds between polls.
+    :param deadline: absolute time (epoch seconds) after which a ``timeout`` event is sent.
+    :param stop_on_kill: stop the run in :meth:`on_kill` (a user marked or cleared the deferred task).
+    :param workspace_id: overrides the connection's Workspace ID.
+    """
+
+    def __init__(
+        self,
+        process_run_id: str,
+        robocorp_conn_id: str = RobocorpHook.default_conn_name,
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        stop_on_kill: bool = False,
+        workspace_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.process_run_id = process_run_id
+        self.robocorp_conn_id = robocorp_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = None if deadline is None else float(deadline)
+        self.stop_on_kill = bool(stop_on_kill)
+        self.workspace_id = workspace_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "process_run_id": self.process_run_id,
+                "robocorp_conn_id": self.robocorp_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "stop_on_kill": self.stop_on_kill,
+                "workspace_id": self.workspace_id,
+            },
+        )
+
+    def _hook(self) -> RobocorpHook:
+        return RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
+
+    def _event(self, status: str, state: Any, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": status, "process_run_id": self.process_run_id, "state": state,
+                             "message": message})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        tracker = ProgressTracker(self.process_run_id)
+        state: Any = None
+        try:
+            while True:
+                try:
+                    run = await hook.aget_process_run(self.process_run_id)
+                    state = run.get("state") if isinstance(run, dict) else None
+                except RobocorpError as err:
+                    if not is_transient(err):
+                        yield self._event("error", state, f"Waiting for process run {self.process_run_id} "
+                                                          f"failed: {err}")
+                        return
+                    self.log.warning("Polling process run %s failed (%s); polling again.", self.process_run_id, err)
+                else:
+                    if state in PROCESS_RUN_STATES:
+                        await self._log_progress(hook, tracker, state)
+                    if state == "completed":
+                        yield self._event("success", state, f"Process run {self.process_run_id} completed.")
+                        return
+                    if state == "unresolved":
+                        yield self._event("failure", state, f"Process run {self.process_run_id} ended unresolved.")
+                        return
+                    if state not in PROCESS_RUN_STATES:
+                        yield self._event("error", state, f"Process run {self.process_run_id} is in unknown "
+                                                          f"state {state!r}; refusing to guess.")
+                        return
+                now = time.time()
+                if self.deadline is not None and now >= self.deadline:
+                    yield self._event("timeout", state, f"Process run {self.process_run_id} did not finish "
+                                                        f"before the deadline (last state: {state}).")
+                    return
+                pause = self.poll_interval if self.deadline is None else min(self.poll_interval, self.deadline - now)
+                await asyncio.sleep(max(pause, 0.0))
+        finally:
+            await hook.aclose()
+
+    async def _log_progress(self, hook: RobocorpHook, tracker: ProgressTracker, state: str) -> None:
+        """Log state and work item counts when they changed; progress is best effort, never fatal."""
+        try:
+            counts = await hook.awork_item_counts(self.process_run_id) if state != "new" else None
+        except RobocorpError as err:
+            self.log.warning("Could not count the work items of process run %s: %s", self.process_run_id, err)
+            counts = None
+        line = tracker.update(state, counts)
+        if line:
+            self.log.info("%s", line)
+
+    async def on_kill(self) -> None:
+        """Stop the run when a user kills the deferred task (Airflow 3.3+ calls this; older ones never do)."""
+        if not self.stop_on_kill:
+            return
+        hook = self._hook()
+        try:
+            await hook.astop_process_run(self.process_run_id, reason="The Airflow task waiting for it was killed.")
+            self.log.info("Stopped process run %s because its Airflow task was killed.", self.process_run_id)
+        finally:
+            await hook.aclose()

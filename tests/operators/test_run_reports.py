@@ -1,0 +1,47 @@
+"""The run reporting helpers the operators, the sensor and the trigger share (hooks/_runs.py)."""
+
+from __future__ import annotations
+
+from airflow_provider_robocorp.hooks._runs import (
+    ProgressTracker,
+    clip,
+    console_lines,
+    count_work_items,
+    format_unresolved,
+)
+
+
+def test_counts_and_progress_lines_only_on_visible_change():
+    tracker = ProgressTracker("run-1")
+    counts = count_work_items([{"state": "done"}, {"state": "pending"}, {"state": "failed"}, {}])
+    assert counts == {"total": 4, "done": 1, "failed": 1, "pending": 1, "unknown": 1}
+
+    assert tracker.update("new", None) == "Process run run-1 is new"
+    assert tracker.update("in_progress", counts) == "Process run run-1 is in_progress; work items: 1 done, 1 failed, 4 total"
+    assert tracker.update("in_progress", dict(counts, pending=0, in_progress=1)) is None  # nothing shown changed
+    assert tracker.update("completed", counts) is not None
+
+
+def test_failure_message_and_console():
+    report = {
+        "failed_work_items": [{"id": "wi-1", "type": "business", "code": "BAD", "message": "Rejected"},
+                              {"id": "wi-2", "type": "application", "code": "", "message": ""}],
+        "failed_work_item_count": 5,
+        "step_runs": [{"id": "sr-1", "name": "Read", "state": "failed", "error_code": "BAD",
+                       "console": ["starting", "ERROR BAD"]},
+                      {"id": "sr-2", "name": "Book", "state": "completed", "error_code": None, "console": []}],
+        "problems": ["console of step run sr-3 could not be read: HTTP 403"],
+    }
+
+    message = format_unresolved("run-1", report, "https://cr/run-1")
+
+    assert message == (
+        "Process run run-1 ended unresolved. 5 work items failed: wi-1 (business exception BAD): Rejected; "
+        "wi-2 (application exception): no message; and 3 more. Step runs with errors: Read (sr-1) failed: "
+        "error BAD. (console of step run sr-3 could not be read: HTTP 403) Control Room: https://cr/run-1"
+    )
+    assert console_lines(report) == [
+        "--- console of step run sr-1 (Read), 2 message(s) ---", "[Read] starting", "[Read] ERROR BAD",
+        "--- console of step run sr-2 (Book), 0 message(s) ---",
+    ]
+    assert clip("x" * 600) == "x" * 499 + "…" and clip(None) == ""
