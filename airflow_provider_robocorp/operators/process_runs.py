@@ -9,9 +9,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_robocorp._compat import ResumableJobMixin, conf
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
     ProcessRunTimeoutError,
@@ -27,7 +27,6 @@ from airflow_provider_robocorp.hooks.robocorp import (
     build_start_body,
 )
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
-from airflow_provider_robocorp.operators._compat import ResumableJobMixin
 from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger, check_event
 
 if TYPE_CHECKING:

@@ -100,7 +100,7 @@ def test_resumable_stand_in_on_airflow_without_it(monkeypatch):
     """Below Airflow 3.3 the operator gets a stand-in mixin: every try simply starts a run."""
     import types
 
-    import airflow_provider_robocorp.operators._compat as compat
+    import airflow_provider_robocorp._compat as compat
 
     monkeypatch.setitem(sys.modules, "airflow.sdk", types.ModuleType("airflow.sdk"))  # no ResumableJobMixin
     namespace: dict[str, Any] = {"__name__": "compat_without_mixin"}

@@ -1,4 +1,7 @@
-"""``ResumableJobMixin`` from Airflow 3.3+, or a stand-in that simply submits on every try.
+"""Differences between Airflow 3.x releases, in one place.
+
+``conf``: ``airflow.sdk.configuration`` (3.2+) or ``airflow.configuration``.
+``ResumableJobMixin`` from Airflow 3.3+, or a stand-in that simply submits on every try.
 
 With the real mixin, the id of the started process run is kept in the task's state store, so a try
 that follows a worker crash re-attaches to the run instead of starting a second one. Airflow
@@ -8,6 +11,11 @@ versions without it have no task state store to resume from.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow < 3.2
+    from airflow.configuration import conf  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
@@ -31,4 +39,4 @@ else:
                 return self.get_job_result(external_id, context)
 
 
-__all__ = ["ResumableJobMixin"]
+__all__ = ["ResumableJobMixin", "conf"]
