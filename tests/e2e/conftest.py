@@ -26,7 +26,10 @@ def airflow_db() -> None:
 @pytest.fixture(scope="session")
 def example_dags(airflow_db: None) -> dict[str, Any]:
     """Every DAG of ``example_dags/``, parsed the way the DAG processor does."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert bag.import_errors == {}, bag.import_errors

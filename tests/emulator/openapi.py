@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 REFERENCE_DIR = Path(
-    os.environ.get("ROBOCORP_API_REFERENCE", Path(__file__).resolve().parents[3] / "shared" / "reference")
+    os.environ.get("ROBOCORP_API_REFERENCE", Path(__file__).resolve().parents[1] / "reference")
 )
 SPEC_PATH = REFERENCE_DIR / "openapi-2023-10.json"
 

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_robocorp.hooks._endpoints import ENDPOINTS
-
 from .support import KEY
 
-TSV = Path("/work/shared/reference/endpoints.tsv")
+TSV = Path(__file__).resolve().parents[1] / "reference" / "endpoints.tsv"
 
 
 @dataclass(frozen=True)
@@ -32,18 +30,14 @@ class TsvRow:
 
 def _load_rows() -> dict[str, TsvRow]:
     rows: dict[str, TsvRow] = {}
-    if TSV.exists():
-        lines = TSV.read_text().splitlines()[1:]
-        for line in filter(None, lines):
-            method, path, title, permission, call = line.split("\t")
-            match = re.fullmatch(r"(\w+)\((.*)\)", call.strip())
-            assert match, f"unparsable hook method column: {call!r}"
-            rows[match.group(1)] = TsvRow(
-                method, path, title, None if permission == "-" else permission, match.group(1), match.group(2)
-            )
-    else:  # the reference is not shipped with the repository: fall back to the provider's table
-        for name, ep in ENDPOINTS.items():
-            rows[name] = TsvRow(ep.method, "/" + ep.path, ep.title, ep.permission, name, "")
+    lines = TSV.read_text().splitlines()[1:]
+    for line in filter(None, lines):
+        method, path, title, permission, call = line.split("\t")
+        match = re.fullmatch(r"(\w+)\((.*)\)", call.strip())
+        assert match, f"unparsable hook method column: {call!r}"
+        rows[match.group(1)] = TsvRow(
+            method, path, title, None if permission == "-" else permission, match.group(1), match.group(2)
+        )
     return rows
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_provider_robocorp._compat import (
     AirflowFailException,
     AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
 from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.sensors import ProcessRunSensor

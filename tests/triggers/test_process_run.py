@@ -8,7 +8,13 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.serde import deserialize, serialize
+
+try:  # how the triggerer stores trigger kwargs
+    from airflow.sdk.serde import deserialize, serialize
+except ImportError:  # Airflow < 3.2: BaseSerialization
+    from airflow.serialization.serialized_objects import BaseSerialization
+
+    serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize
 
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.triggers import ProcessRunTrigger
