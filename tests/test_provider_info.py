@@ -125,3 +125,32 @@ def test_airflow_providers_hooks_lists_the_connection_type() -> None:
         "package_name": DIST,
         "hook_name": "Robocorp Control Room",
     }]
+
+
+def test_connection_form_as_the_ui_builds_it() -> None:
+    """The React UI's form for ``robocorp`` (Airflow ≥ 3.2 builds it from get_provider_info only)."""
+    services = pytest.importorskip("airflow.api_fastapi.core_api.services.ui.connections")
+    metas = [m for m in services.HookMetaService.hook_meta_data() if m.connection_type == "robocorp"]
+    assert len(metas) == 1
+    form = metas[0].model_dump()
+    standard = form["standard_fields"]
+    assert standard["login"]["title"] == "Workspace ID"
+    assert standard["password"]["title"] == "API key"
+    assert standard["host"]["title"] == "API base URL"
+    assert standard["port"]["hidden"] and standard["url_schema"]["hidden"]
+    assert set(form["extra_fields"]) == {"timeout", "max_retries", "verify", "proxies"}
+    assert form["extra_fields"]["timeout"]["schema"]["title"] == "Request timeout (s)"
+
+
+def test_connection_saved_by_the_ui_form_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI stores the extra fields as top-level keys of ``extra``, unset ones as null."""
+    from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_UI", json.dumps({
+        "conn_type": "robocorp", "login": "ws-1", "password": "RC-WSKEY k-123", "host": "",
+        "extra": {"timeout": 12, "max_retries": None, "verify": True, "proxies": None},
+    }))
+    settings = RobocorpHook("robocorp_ui").settings
+    assert settings.base_url == "https://cloud.robocorp.com/api/v1/"
+    assert settings.timeout == 12 and settings.max_retries == 5 and settings.verify is True
+    assert settings.proxies is None and settings.authorization == "RC-WSKEY k-123"
