@@ -1,6 +1,9 @@
 """Differences between Airflow 3.x releases, in one place.
 
 ``conf``: ``airflow.sdk.configuration`` (3.2+) or ``airflow.configuration``.
+Task-flow exceptions (``AirflowFailException``, ``AirflowSkipException``, ``AirflowSensorTimeout``,
+and, for the tests, ``AirflowRescheduleException`` and ``TaskDeferred``): ``airflow.sdk.exceptions``
+(3.2+) or ``airflow.exceptions``.
 ``ResumableJobMixin`` from Airflow 3.3+, or a stand-in that simply submits on every try.
 
 With the real mixin, the id of the started process run is kept in the task's state store, so a try
@@ -16,6 +19,32 @@ try:
     from airflow.sdk.configuration import conf
 except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowRescheduleException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+else:
+    try:
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferred,
+        )
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import (
+            AirflowFailException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferred,
+        )
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
@@ -39,4 +68,12 @@ else:
                 return self.get_job_result(external_id, context)
 
 
-__all__ = ["ResumableJobMixin", "conf"]
+__all__ = [
+    "AirflowFailException",
+    "AirflowRescheduleException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "ResumableJobMixin",
+    "TaskDeferred",
+    "conf",
+]

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from airflow import __version__ as airflow_version
+from packaging.version import Version
 
 from airflow_provider_robocorp import __version__, get_provider_info
 
@@ -22,8 +24,8 @@ DIST = "airflow-provider-robocorp"
 INFO = get_provider_info()
 
 
-def _schema() -> dict[str, Any]:
-    return json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+def _schema(name: str = "provider_info.schema.json") -> dict[str, Any]:
+    return json.loads(importlib.resources.files("airflow").joinpath(name).read_text())
 
 
 def test_validates_against_airflows_schema() -> None:
@@ -93,7 +95,11 @@ def test_connection_type_matches_the_hook() -> None:
     assert conn_type["hook-name"] == RobocorpHook.hook_name
     assert RobocorpHook.conn_name_attr == "robocorp_conn_id"
     assert RobocorpHook.default_conn_name == "robocorp_default"
-    assert RobocorpHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
+    behaviour = RobocorpHook.get_ui_field_behaviour()  # what Airflow < 3.2 reads, in the hooks' snake_case
+    jsonschema.validate(behaviour, _schema("customized_form_field_behaviours.schema.json"))
+    declared = conn_type["ui-field-behaviour"]
+    assert behaviour == {"hidden_fields": declared["hidden-fields"], "relabeling": declared["relabeling"],
+                         "placeholders": declared["placeholders"]}
     assert set(conn_type["conn-fields"]) == {"timeout", "max_retries", "verify", "proxies"}
 
 
@@ -128,7 +134,8 @@ def test_airflow_providers_hooks_lists_the_connection_type() -> None:
 
 
 def test_connection_form_as_the_ui_builds_it() -> None:
-    """The React UI's form for ``robocorp`` (Airflow ≥ 3.2 builds it from get_provider_info only)."""
+    """The React UI's form for ``robocorp`` (Airflow ≥ 3.2 builds it from get_provider_info only;
+    older ones take the standard fields from the hook and show no conn-fields: those go in Extra)."""
     services = pytest.importorskip("airflow.api_fastapi.core_api.services.ui.connections")
     metas = [m for m in services.HookMetaService.hook_meta_data() if m.connection_type == "robocorp"]
     assert len(metas) == 1
@@ -138,6 +145,9 @@ def test_connection_form_as_the_ui_builds_it() -> None:
     assert standard["password"]["title"] == "API key"
     assert standard["host"]["title"] == "API base URL"
     assert standard["port"]["hidden"] and standard["url_schema"]["hidden"]
+    if Version(airflow_version) < Version("3.2"):
+        assert form["extra_fields"] is None
+        return
     assert set(form["extra_fields"]) == {"timeout", "max_retries", "verify", "proxies"}
     assert form["extra_fields"]["timeout"]["schema"]["title"] == "Request timeout (s)"
 

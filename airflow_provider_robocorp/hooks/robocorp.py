@@ -186,9 +186,11 @@ class RobocorpHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The provider info's ``ui-field-behaviour`` with the snake_case keys hooks return."""
         from airflow_provider_robocorp import get_provider_info
 
-        return get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return {key.replace("-", "_"): value for key, value in behaviour.items()}
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -9,9 +9,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_robocorp._compat import ResumableJobMixin, conf
+from airflow_provider_robocorp._compat import AirflowSkipException, ResumableJobMixin, conf
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
     ProcessRunTimeoutError,

@@ -8,9 +8,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_robocorp._compat import conf
+from airflow_provider_robocorp._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+)
 from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook

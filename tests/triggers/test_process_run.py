@@ -14,7 +14,7 @@ try:  # how the triggerer stores trigger kwargs
 except ImportError:  # Airflow < 3.2: BaseSerialization
     from airflow.serialization.serialized_objects import BaseSerialization
 
-    serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize
+    serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize  # type: ignore[assignment]
 
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.triggers import ProcessRunTrigger
