@@ -7,6 +7,8 @@ how their network errors map onto "never connected" versus "the answer was lost"
 
 from __future__ import annotations
 
+import logging
+import re
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -27,6 +29,22 @@ from airflow_provider_robocorp.hooks._pipeline import (
     raise_for_response,
     transport_error,
 )
+
+
+class _RedactTokenFilter(logging.Filter):
+    """Hide ``token=`` query values (the integration endpoint's API key) in urllib3's DEBUG lines."""
+
+    _TOKEN = re.compile(r"([?&]token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self._TOKEN.sub(r"\1***", message), ()
+        return True
+
+
+# urllib3 logs every request line, query included, at DEBUG: keep the key out of it.
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactTokenFilter())
 
 
 def _policy(settings: ConnectionSettings) -> RetryPolicy:
