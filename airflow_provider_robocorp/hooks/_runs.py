@@ -7,9 +7,12 @@ the hook's job (:meth:`RobocorpHook.describe_unresolved_run`, :meth:`RobocorpHoo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 
 if TYPE_CHECKING:
     from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
@@ -47,13 +50,33 @@ def failed_work_item(item: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass
 class ProgressTracker:
-    """Remembers the last reported progress of a run and formats a line when it changes."""
+    """Remembers the last reported progress of a run and formats a line when it changes.
+
+    Counting a run's work items lists them (one request per page), so :meth:`needs_counts` asks for
+    a fresh count on every state change but otherwise at most every ``count_every`` seconds; in
+    between, :meth:`update` keeps showing the last counts.
+    """
 
     process_run_id: str
+    count_every: float = 60.0
     last: tuple[Any, ...] | None = field(default=None, init=False)
+    _counts: Mapping[str, int] | None = field(default=None, init=False)
+    _counted: tuple[Any, float] | None = field(default=None, init=False)  # (state, monotonic time)
+
+    def needs_counts(self, state: Any) -> bool:
+        """Whether to count the work items now (never for ``new`` or an unknown state)."""
+        if state not in PROCESS_RUN_STATES or state == "new":
+            return False
+        if self._counted is None or self._counted[0] != state:
+            return True
+        return time.monotonic() - self._counted[1] >= self.count_every
 
     def update(self, state: Any, counts: Mapping[str, int] | None) -> str | None:
         """A progress line if the state or the work item counts changed since the last call."""
+        if counts is not None:
+            self._counts, self._counted = counts, (state, time.monotonic())
+        elif self._counted is not None and self._counted[0] == state:
+            counts = self._counts  # not recounted this time: the last counts still stand
         shown = (counts.get("done", 0), counts.get("failed", 0), counts.get("total", 0)) if counts else ()
         snapshot = (state, *shown)
         if snapshot == self.last:

@@ -18,7 +18,6 @@ from airflow_provider_robocorp.exceptions import (
     RobocorpError,
     RobocorpNotFoundError,
 )
-from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import (
     TERMINAL_PROCESS_RUN_STATES,
@@ -275,7 +274,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
 
     def _log_progress(self, tracker: ProgressTracker, run_id: str, state: Any) -> None:
         counts = None
-        if state in PROCESS_RUN_STATES and state != "new":
+        if tracker.needs_counts(state):
             try:
                 counts = self.hook.work_item_counts(run_id)
             except RobocorpError as err:

@@ -102,7 +102,7 @@ class ProcessRunSensor(BaseSensorOperator):
         state = run.get("state")
         self._announce(context, run)
         counts = None
-        if state in WAITING_STATES + ("completed", "unresolved") and state != "new":
+        if self._tracker.needs_counts(state):
             try:
                 counts = self.hook.work_item_counts(self.process_run_id)
             except RobocorpError as err:

@@ -140,7 +140,7 @@ class ProcessRunTrigger(BaseTrigger):
     async def _log_progress(self, hook: RobocorpHook, tracker: ProgressTracker, state: str) -> None:
         """Log state and work item counts when they changed; progress is best effort, never fatal."""
         try:
-            counts = await hook.awork_item_counts(self.process_run_id) if state != "new" else None
+            counts = await hook.awork_item_counts(self.process_run_id) if tracker.needs_counts(state) else None
         except RobocorpError as err:
             self.log.warning("Could not count the work items of process run %s: %s", self.process_run_id, err)
             counts = None

@@ -45,3 +45,30 @@ def test_failure_message_and_console():
         "--- console of step run sr-2 (Book), 0 message(s) ---",
     ]
     assert clip("x" * 600) == "x" * 499 + "…" and clip(None) == ""
+
+
+def test_work_items_are_recounted_on_state_changes_and_otherwise_at_most_every_count_every(monkeypatch):
+    """Counting lists every work item of the run, so it is throttled between state changes."""
+    import airflow_provider_robocorp.hooks._runs as runs
+
+    now = [1000.0]
+    monkeypatch.setattr(runs.time, "monotonic", lambda: now[0])
+    tracker = ProgressTracker("run-1", count_every=60)
+
+    assert not tracker.needs_counts("new")  # nothing to count yet
+    assert not tracker.needs_counts("bogus")  # unknown states are not counted (and fail elsewhere)
+    assert tracker.needs_counts("in_progress")
+    assert tracker.update("in_progress", {"done": 1, "failed": 0, "total": 3}).endswith("1 done, 0 failed, 3 total")
+
+    now[0] += 30
+    assert not tracker.needs_counts("in_progress")  # same state, counted 30 s ago
+    assert tracker.update("in_progress", None) is None  # the last counts still stand: no new line
+
+    now[0] += 31
+    assert tracker.needs_counts("in_progress")  # 61 s since the last count
+    assert tracker.update("in_progress", {"done": 2, "failed": 0, "total": 3}).endswith("2 done, 0 failed, 3 total")
+
+    now[0] += 1
+    assert tracker.needs_counts("completed")  # a state change always recounts
+    line = tracker.update("completed", {"done": 3, "failed": 0, "total": 3})
+    assert line == "Process run run-1 is completed; work items: 3 done, 0 failed, 3 total"
