@@ -263,6 +263,13 @@ class ConnectionSettings:
             headers["Authorization"] = self.authorization
         return headers
 
+    def request_headers(self, request: ApiRequest) -> dict[str, str]:
+        """The request's own headers plus ``Authorization`` (never for pre-signed URLs)."""
+        headers = dict(request.headers)
+        if request.auth:
+            headers["Authorization"] = self.authorization
+        return headers
+
     def build(
         self,
         endpoint_name: str,

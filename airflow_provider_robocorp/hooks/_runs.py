@@ -27,13 +27,18 @@ def clip(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def count_work_items(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+def count_work_item(counts: dict[str, int], item: Mapping[str, Any]) -> None:
+    """Add one work item to ``counts`` (as made by :func:`count_work_items`)."""
+    state = str(item.get("state") or "unknown")
+    counts["total"] += 1
+    counts[state] = counts.get(state, 0) + 1
+
+
+def count_work_items(items: Iterable[Mapping[str, Any]] = ()) -> dict[str, int]:
     """``{"total", "done", "failed", <every other state>: n}`` for a run's work items."""
     counts = {"total": 0, "done": 0, "failed": 0}
     for item in items:
-        state = str(item.get("state") or "unknown")
-        counts["total"] += 1
-        counts[state] = counts.get(state, 0) + 1
+        count_work_item(counts, item)
     return counts
 
 

@@ -24,6 +24,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ApiResponse,
     ConnectionSettings,
     RetryPolicy,
+    api_error,
     next_page,
     page_data,
     raise_for_response,
@@ -83,9 +84,7 @@ class SyncTransport:
         self.session.close()
 
     def _send_once(self, request: ApiRequest) -> ApiResponse | requests.Response:
-        headers = dict(request.headers)
-        if request.auth:
-            headers["Authorization"] = self.settings.authorization
+        headers = self.settings.request_headers(request)
         body = request.body() if callable(request.body) else request.body
         # Errors are raised outside the ``except`` blocks so that no exception context (whose text
         # may hold the integration endpoint's token) is attached to them.
@@ -128,7 +127,7 @@ class SyncTransport:
             raise failure
         result = ApiResponse(response.status_code, response.headers, content)
         if not 200 <= result.status < 300:
-            raise_for_response(request, result, conn_id=self.settings.conn_id)
+            raise api_error(request, result, conn_id=self.settings.conn_id)
         return result
 
     def send(self, request: ApiRequest) -> Any:
@@ -190,9 +189,7 @@ class AsyncTransport:
     async def _send_once(self, request: ApiRequest) -> ApiResponse:
         import httpx
 
-        headers = dict(request.headers)
-        if request.auth:
-            headers["Authorization"] = self.settings.authorization
+        headers = self.settings.request_headers(request)
         if callable(request.body):
             raise TypeError("the async transport sends only in-memory bodies")
         failure: RobocorpTransportError | None = None
@@ -212,7 +209,7 @@ class AsyncTransport:
             raise failure
         result = ApiResponse(response.status_code, response.headers, response.content)
         if not 200 <= result.status < 300:
-            raise_for_response(request, result, conn_id=self.settings.conn_id)
+            raise api_error(request, result, conn_id=self.settings.conn_id)
         return result
 
     async def send(self, request: ApiRequest) -> Any:

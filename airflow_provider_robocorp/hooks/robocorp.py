@@ -43,7 +43,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ConnectionSettings,
     encode_json,
 )
-from airflow_provider_robocorp.hooks._runs import clip, count_work_items, failed_work_item
+from airflow_provider_robocorp.hooks._runs import clip, count_work_item, count_work_items, failed_work_item
 from airflow_provider_robocorp.hooks._transport import AsyncTransport, SyncTransport
 
 #: Process run states after which a run never changes again.
@@ -840,7 +840,10 @@ class RobocorpHook(BaseHook):
 
     async def awork_item_counts(self, process_run_id: str) -> dict[str, int]:
         """Async :meth:`work_item_counts`."""
-        return count_work_items([item async for item in self.alist_work_items(process_run_id=process_run_id)])
+        counts = count_work_items()
+        async for item in self.alist_work_items(process_run_id=process_run_id):  # one page in memory
+            count_work_item(counts, item)
+        return counts
 
     def alist_step_runs(self, process_run_id: str, limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Async List step runs."""

@@ -16,8 +16,9 @@ from airflow_provider_robocorp._compat import (
     conf,
 )
 from airflow_provider_robocorp.exceptions import RobocorpError
+from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
-from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+from airflow_provider_robocorp.hooks.robocorp import TERMINAL_PROCESS_RUN_STATES, RobocorpHook
 from airflow_provider_robocorp.links import PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
 from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger, check_event
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: States in which a run may still end either way.
-WAITING_STATES = ("new", "in_progress", "stopping")
+WAITING_STATES = tuple(s for s in PROCESS_RUN_STATES if s not in TERMINAL_PROCESS_RUN_STATES)
 
 
 class ProcessRunSensor(BaseSensorOperator):
