@@ -159,12 +159,16 @@ class SyncTransport:
 class AsyncTransport:
     """``httpx``-based transport for triggers; same requests, policy and errors as the sync one."""
 
-    def __init__(self, settings: ConnectionSettings, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, policy: RetryPolicy | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         import httpx
 
         self.settings = settings
         self.policy = policy or _policy(settings)
-        verify: ssl.SSLContext | bool = (
+        # A shared context (see ``_shared``) spares every client its own CA bundle load.
+        verify: ssl.SSLContext | bool = tls_context if tls_context is not None else (
             ssl.create_default_context(cafile=settings.verify) if isinstance(settings.verify, str) else settings.verify
         )
         mounts = None

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
@@ -44,7 +44,10 @@ from airflow_provider_robocorp.hooks._pipeline import (
     encode_json,
 )
 from airflow_provider_robocorp.hooks._runs import clip, count_work_item, count_work_items, failed_work_item
-from airflow_provider_robocorp.hooks._transport import AsyncTransport, SyncTransport
+
+if TYPE_CHECKING:  # the transports import requests/urllib3 and httpx: loaded when a hook first sends
+    from airflow_provider_robocorp.hooks._shared import Lease
+    from airflow_provider_robocorp.hooks._transport import AsyncTransport, SyncTransport
 
 #: Process run states after which a run never changes again.
 TERMINAL_PROCESS_RUN_STATES = frozenset({"completed", "unresolved"})
@@ -178,6 +181,7 @@ class RobocorpHook(BaseHook):
         self._max_retries = max_retries
         self._organization_id: str | None = None
         self._async: AsyncTransport | None = None
+        self._lease: Lease | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(robocorp_conn_id={self.robocorp_conn_id!r})"
@@ -210,6 +214,8 @@ class RobocorpHook(BaseHook):
 
     @cached_property
     def _transport(self) -> SyncTransport:
+        from airflow_provider_robocorp.hooks._transport import SyncTransport
+
         return SyncTransport(self.settings)
 
     @property
@@ -791,17 +797,34 @@ class RobocorpHook(BaseHook):
 
     async def _async_transport(self) -> AsyncTransport:
         if self._async is None:
-            if "settings" not in self.__dict__:
-                conn = await self.aget_connection(self.robocorp_conn_id)
-                self.__dict__["settings"] = self._settings_for(conn)
-            self._async = AsyncTransport(self.settings)
+            from airflow_provider_robocorp.hooks._shared import SHARED
+            from airflow_provider_robocorp.hooks._transport import AsyncTransport
+
+            async def resolve() -> ConnectionSettings:
+                return self._settings_for(await self.aget_connection(self.robocorp_conn_id))
+
+            # Triggers in one triggerer share the resolved connection and the TLS context.
+            key = (self.robocorp_conn_id, self._workspace_id, self._timeout, self._max_retries)
+            lease = await SHARED.lease(key, resolve, self.__dict__.get("settings"))
+            self.__dict__["settings"] = lease.settings
+            try:
+                self._async = AsyncTransport(lease.settings, tls_context=lease.tls_context)
+            except BaseException:
+                lease.release()
+                raise
+            self._lease = lease
         return self._async
 
     async def aclose(self) -> None:
-        """Close the async client."""
+        """Close the async client and release what it shared with other triggers."""
         if self._async is not None:
-            await self._async.aclose()
-            self._async = None
+            transport, self._async = self._async, None
+            try:
+                await transport.aclose()
+            finally:
+                if self._lease is not None:
+                    self._lease.release()
+                    self._lease = None
 
     async def _acall(self, endpoint: str, *, json_body: Any = NO_BODY, **path: str) -> Any:
         transport = await self._async_transport()

@@ -20,7 +20,7 @@ from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import TERMINAL_PROCESS_RUN_STATES, RobocorpHook
 from airflow_provider_robocorp.links import PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
-from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger, check_event
+from airflow_provider_robocorp.triggers._events import check_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -87,7 +87,7 @@ class ProcessRunSensor(BaseSensorOperator):
                 raise AirflowSkipException(str(err)) from err
             raise
         self.defer(
-            trigger=ProcessRunTrigger(
+            trigger=_process_run_trigger()(
                 process_run_id=self.process_run_id,
                 robocorp_conn_id=self.robocorp_conn_id,
                 poll_interval=self.poke_interval,
@@ -151,3 +151,10 @@ class ProcessRunSensor(BaseSensorOperator):
     def _fail_unresolved(self) -> NoReturn:
         message = log_unresolved(self.hook, self.log, self.process_run_id, self._url, self.max_failed_items)
         raise AirflowFailException(message)
+
+
+def _process_run_trigger() -> type[Any]:
+    """ProcessRunTrigger, imported only when a task defers (it pulls in ``airflow.triggers.base``)."""
+    from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
+
+    return ProcessRunTrigger

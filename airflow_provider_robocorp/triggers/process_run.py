@@ -9,41 +9,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_robocorp.exceptions import (
-    RobocorpError,
-    RobocorpRateLimitError,
-    RobocorpRequestMayHaveBeenAppliedError,
-    RobocorpServerError,
-    RobocorpTransportError,
-)
+from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 from airflow_provider_robocorp.hooks._runs import ProgressTracker
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+from airflow_provider_robocorp.triggers._events import EVENT_STATUSES, check_event, is_transient
 
-#: Every ``status`` a ProcessRunTrigger event can carry.
-EVENT_STATUSES = ("success", "failure", "timeout", "error")
-
-
-def is_transient(err: BaseException) -> bool:
-    """429, 5xx and network failures: worth polling again rather than failing the task."""
-    if isinstance(err, RobocorpRequestMayHaveBeenAppliedError):
-        return False
-    return isinstance(err, RobocorpRateLimitError | RobocorpServerError | RobocorpTransportError)
-
-
-def check_event(event: Any) -> dict[str, Any]:
-    """Return a well-formed trigger event, or raise: anything unexpected fails the task (fail closed)."""
-    if (
-        not isinstance(event, dict)
-        or event.get("status") not in EVENT_STATUSES
-        or not isinstance(event.get("process_run_id"), str)
-        or not event["process_run_id"]
-        or (event["status"] == "success" and event.get("state") != "completed")
-        or (event["status"] == "failure" and event.get("state") != "unresolved")
-    ):
-        raise RobocorpError(f"Malformed event from ProcessRunTrigger, failing rather than guessing: {str(event)[:300]}")
-    return event
-
+__all__ = ["EVENT_STATUSES", "ProcessRunTrigger", "check_event", "is_transient"]
 
 class ProcessRunTrigger(BaseTrigger):
     """Polls Get process run until the run ends or ``deadline`` passes; never starts anything.
