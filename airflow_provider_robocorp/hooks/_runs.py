@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
 
 if TYPE_CHECKING:
@@ -53,35 +54,67 @@ def failed_work_item(item: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+#: Page size asked for when counting a run's work items (one request per this many items).
+COUNT_PAGE_SIZE = 1000
+#: Extra requests per status poll that counting may cost, on average (0.2: at most 1.2 per poll).
+COUNT_REQUEST_BUDGET = 0.2
+
+
 @dataclass
 class ProgressTracker:
-    """Remembers the last reported progress of a run and formats a line when it changes.
+    """Decides when a run's work items are counted for a progress line, and formats the line.
 
-    Counting a run's work items lists them (one request per page), so :meth:`needs_counts` asks for
-    a fresh count on every state change but otherwise at most every ``count_every`` seconds; in
-    between, :meth:`update` keeps showing the last counts.
+    Counting lists the run's work items (one request per :data:`COUNT_PAGE_SIZE` items), so it is
+    rationed: every status poll (:meth:`polled`) earns ``request_budget`` requests of credit, and a
+    count starts only when the credit covers what the last count cost, at most once every
+    ``count_every`` seconds (or at once on a state change), and never for ``new`` or an unknown
+    state. ``count_final=False`` (the trigger) never counts at a final state either: the outcome
+    is reported at once, with the last counts. A run of N work items so costs on average at most
+    ``1 + request_budget`` requests per poll, however large N is.
     """
 
     process_run_id: str
     count_every: float = 60.0
+    request_budget: float = COUNT_REQUEST_BUDGET
+    count_final: bool = True
     last: tuple[Any, ...] | None = field(default=None, init=False)
     _counts: Mapping[str, int] | None = field(default=None, init=False)
     _counted: tuple[Any, float] | None = field(default=None, init=False)  # (state, monotonic time)
+    _credit: float = field(default=1.0, init=False)
+    _cost: int = field(default=1, init=False)  # requests the last count took
+
+    def polled(self) -> None:
+        """One status poll happened: earn counting credit (capped at one count's worth)."""
+        self._credit = min(self._credit + self.request_budget, float(max(1, self._cost)))
 
     def needs_counts(self, state: Any) -> bool:
-        """Whether to count the work items now (never for ``new`` or an unknown state)."""
+        """Whether to count the work items now."""
         if state not in PROCESS_RUN_STATES or state == "new":
+            return False
+        if state in ("completed", "unresolved") and not self.count_final:
+            return False
+        if self._credit < self._cost:
             return False
         if self._counted is None or self._counted[0] != state:
             return True
         return time.monotonic() - self._counted[1] >= self.count_every
 
-    def update(self, state: Any, counts: Mapping[str, int] | None) -> str | None:
+    def counted(self, state: Any, counts: Mapping[str, int], requests: int) -> None:
+        """Record a finished count (``requests``: how many list calls it took)."""
+        self._counts, self._counted = counts, (state, time.monotonic())
+        self._cost = max(1, int(requests))
+        self._credit -= self._cost
+
+    def count_failed(self, state: Any) -> None:
+        """A count failed: wait as after a successful one before trying again (counts unchanged)."""
+        self._counted = (state, time.monotonic())
+        self._credit -= self._cost
+
+    def update(self, state: Any, counts: Mapping[str, int] | None = None, requests: int = 1) -> str | None:
         """A progress line if the state or the work item counts changed since the last call."""
         if counts is not None:
-            self._counts, self._counted = counts, (state, time.monotonic())
-        elif self._counted is not None and self._counted[0] == state:
-            counts = self._counts  # not recounted this time: the last counts still stand
+            self.counted(state, counts, requests)
+        counts = self._counts
         shown = (counts.get("done", 0), counts.get("failed", 0), counts.get("total", 0)) if counts else ()
         snapshot = (state, *shown)
         if snapshot == self.last:
@@ -90,7 +123,25 @@ class ProgressTracker:
         line = f"Process run {self.process_run_id} is {state}"
         if shown:
             line += f"; work items: {shown[0]} done, {shown[1]} failed, {shown[2]} total"
+            if self._counted and self._counted[0] != state:
+                line += " (as last counted)"
         return line
+
+
+def log_progress(hook: RobocorpHook, tracker: ProgressTracker, log: Any, process_run_id: str, state: Any) -> None:
+    """After a status poll (sync waits): count if the tracker allows it and log a changed line.
+    Progress is best effort: a failed count is a warning, never a failure."""
+    tracker.polled()
+    counts, requests = None, 1
+    if tracker.needs_counts(state):
+        try:
+            counts, requests = hook.count_run_work_items(process_run_id)
+        except RobocorpError as err:
+            log.warning("Could not count the work items of process run %s: %s", process_run_id, err)
+            tracker.count_failed(state)
+    line = tracker.update(state, counts, requests)
+    if line:
+        log.info("%s", line)
 
 
 def format_unresolved(process_run_id: str, report: Mapping[str, Any], url: str | None = None) -> str:

@@ -18,7 +18,7 @@ import requests
 import tenacity
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from airflow_provider_robocorp.exceptions import RobocorpTransportError
+from airflow_provider_robocorp.exceptions import RobocorpError, RobocorpTransportError
 from airflow_provider_robocorp.hooks._pipeline import (
     ApiRequest,
     ApiResponse,
@@ -66,6 +66,17 @@ def _never_connected(exc: requests.RequestException) -> bool:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         return isinstance(reason, NewConnectionError | ConnectTimeoutError)
     return False
+
+
+def _split_page(
+    request: ApiRequest, page: Any, settings: ConnectionSettings
+) -> tuple[list[Any], ApiRequest | None, RobocorpError | None]:
+    """A page's items, the request for the next page, and why there cannot be one (if so)."""
+    data = page_data(request, page)
+    try:
+        return data, next_page(request, page, settings), None
+    except RobocorpError as err:
+        return data, None, err
 
 
 class SyncTransport:
@@ -147,13 +158,25 @@ class SyncTransport:
         assert isinstance(response, requests.Response)
         return response
 
-    def paginate(self, request: ApiRequest) -> Iterator[Any]:
-        """Yield items page by page; the next page is fetched only when the current one is used up."""
+    def pages(self, request: ApiRequest) -> Iterator[list[Any]]:
+        """Yield each page's ``data`` list; nothing of a page is kept once the next is requested."""
         current: ApiRequest | None = request
         while current is not None:
             page = self.send(current)
-            yield from page_data(current, page)
-            current = next_page(current, page, self.settings)
+            data, current, failure = _split_page(current, page, self.settings)
+            del page
+            yield data
+            del data
+            if failure is not None:  # a bad ``next``: the items before it were still handed out
+                raise failure
+
+    def paginate(self, request: ApiRequest) -> Iterator[Any]:
+        """Yield items lazily; a page is fetched only when the one before is used up and let go."""
+        pages = self.pages(request)
+        while (items := next(pages, None)) is not None:
+            items.reverse()  # hand items out by popping, so the page empties as it is used
+            while items:
+                yield items.pop()
 
 
 class AsyncTransport:
@@ -222,11 +245,26 @@ class AsyncTransport:
                 response = await self._send_once(request)
         return raise_for_response(request, response, conn_id=self.settings.conn_id)
 
-    async def paginate(self, request: ApiRequest) -> AsyncIterator[Any]:
+    async def pages(self, request: ApiRequest) -> AsyncIterator[list[Any]]:
+        """Yield each page's ``data`` list; nothing of a page is kept once the next is requested."""
         current: ApiRequest | None = request
         while current is not None:
             page = await self.send(current)
-            for item in page_data(current, page):
-                yield item
-            current = next_page(current, page, self.settings)
+            data, current, failure = _split_page(current, page, self.settings)
+            del page
+            yield data
+            del data
+            if failure is not None:  # a bad ``next``: the items before it were still handed out
+                raise failure
+
+    async def paginate(self, request: ApiRequest) -> AsyncIterator[Any]:
+        """Yield items lazily, one page in memory at a time (as the sync :meth:`SyncTransport.paginate`)."""
+        pages = self.pages(request)
+        try:
+            while (items := await anext(pages, None)) is not None:
+                items.reverse()
+                while items:
+                    yield items.pop()
+        finally:
+            await pages.aclose()
 

@@ -23,6 +23,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
     ProcessRunTimeoutError,
+    RobocorpBadRequestError,
     RobocorpConfigError,
     RobocorpConflictError,
     RobocorpError,
@@ -43,7 +44,13 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ConnectionSettings,
     encode_json,
 )
-from airflow_provider_robocorp.hooks._runs import clip, count_work_item, count_work_items, failed_work_item
+from airflow_provider_robocorp.hooks._runs import (
+    COUNT_PAGE_SIZE,
+    clip,
+    count_work_item,
+    count_work_items,
+    failed_work_item,
+)
 
 if TYPE_CHECKING:  # the transports import requests/urllib3 and httpx: loaded when a hook first sends
     from airflow_provider_robocorp.hooks._shared import Lease
@@ -581,7 +588,33 @@ class RobocorpHook(BaseHook):
 
     def work_item_counts(self, process_run_id: str) -> dict[str, int]:
         """How many of a run's work items are in each state (plus ``total``), for progress lines."""
-        return count_work_items(self.list_work_items(process_run_id=process_run_id))
+        return self.count_run_work_items(process_run_id)[0]
+
+    def count_run_work_items(self, process_run_id: str) -> tuple[dict[str, int], int]:
+        """:meth:`work_item_counts` and how many list requests it took: pages of
+        ``COUNT_PAGE_SIZE`` items (the server's default page size if it refuses that)."""
+        counts, requests = count_work_items(), 0
+        try:
+            for page in self._transport.pages(self._count_request(process_run_id)):
+                requests += 1
+                for item in page:
+                    count_work_item(counts, item)
+        except RobocorpBadRequestError:
+            if requests or not self._refuse_count_limit():
+                raise
+            return self.count_run_work_items(process_run_id)
+        return counts, requests
+
+    def _refuse_count_limit(self) -> bool:
+        """After a 400 to the counting page size: fall back to the server's default (once)."""
+        if self.__dict__.get("_count_limit_refused"):
+            return False
+        self.__dict__["_count_limit_refused"] = True
+        return True
+
+    def _count_request(self, process_run_id: str) -> ApiRequest:
+        limit = None if self.__dict__.get("_count_limit_refused") else COUNT_PAGE_SIZE
+        return self._request("list_work_items", params=_work_item_filters(None, process_run_id, None, limit))
 
     def describe_unresolved_run(
         self, process_run_id: str, *, max_items: int = 10, max_console_messages: int = 200
@@ -863,10 +896,25 @@ class RobocorpHook(BaseHook):
 
     async def awork_item_counts(self, process_run_id: str) -> dict[str, int]:
         """Async :meth:`work_item_counts`."""
-        counts = count_work_items()
-        async for item in self.alist_work_items(process_run_id=process_run_id):  # one page in memory
-            count_work_item(counts, item)
-        return counts
+        return (await self.acount_run_work_items(process_run_id))[0]
+
+    async def acount_run_work_items(self, process_run_id: str) -> tuple[dict[str, int], int]:
+        """Async :meth:`count_run_work_items`."""
+        transport = await self._async_transport()
+        counts, requests = count_work_items(), 0
+        pages = transport.pages(self._count_request(process_run_id))
+        try:
+            async for page in pages:  # one page in memory
+                requests += 1
+                for item in page:
+                    count_work_item(counts, item)
+        except RobocorpBadRequestError:
+            if requests or not self._refuse_count_limit():
+                raise
+            return await self.acount_run_work_items(process_run_id)
+        finally:
+            await pages.aclose()
+        return counts, requests
 
     def alist_step_runs(self, process_run_id: str, limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Async List step runs."""

@@ -18,7 +18,7 @@ from airflow_provider_robocorp.exceptions import (
     RobocorpError,
     RobocorpNotFoundError,
 )
-from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
+from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import (
     TERMINAL_PROCESS_RUN_STATES,
     RobocorpHook,
@@ -273,15 +273,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self.log.info("Process run %s in Control Room: %s", run_id, url or "(no link)")
 
     def _log_progress(self, tracker: ProgressTracker, run_id: str, state: Any) -> None:
-        counts = None
-        if tracker.needs_counts(state):
-            try:
-                counts = self.hook.work_item_counts(run_id)
-            except RobocorpError as err:
-                self.log.warning("Could not count the work items of process run %s: %s", run_id, err)
-        line = tracker.update(state, counts)
-        if line:
-            self.log.info("%s", line)
+        log_progress(self.hook, tracker, self.log, run_id, state)
 
     def _stop_after_timeout(self, run_id: str, state: Any) -> NoReturn:
         try:

@@ -17,7 +17,7 @@ from airflow_provider_robocorp._compat import (
 )
 from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
-from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_unresolved
+from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import TERMINAL_PROCESS_RUN_STATES, RobocorpHook
 from airflow_provider_robocorp.links import PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
 from airflow_provider_robocorp.triggers._events import check_event
@@ -102,15 +102,7 @@ class ProcessRunSensor(BaseSensorOperator):
         run = self.hook.get_process_run(self.process_run_id)
         state = run.get("state")
         self._announce(context, run)
-        counts = None
-        if self._tracker.needs_counts(state):
-            try:
-                counts = self.hook.work_item_counts(self.process_run_id)
-            except RobocorpError as err:
-                self.log.warning("Could not count the work items of process run %s: %s", self.process_run_id, err)
-        line = self._tracker.update(state, counts)
-        if line:
-            self.log.info("%s", line)
+        log_progress(self.hook, self._tracker, self.log, self.process_run_id, state)
         if state == "completed":
             return True
         if state == "unresolved":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,7 +74,7 @@ class ProcessRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
-        tracker = ProgressTracker(self.process_run_id)
+        progress = _Progress(self, hook)
         state: Any = None
         try:
             while True:
@@ -88,7 +89,7 @@ class ProcessRunTrigger(BaseTrigger):
                     self.log.warning("Polling process run %s failed (%s); polling again.", self.process_run_id, err)
                 else:
                     if state in PROCESS_RUN_STATES:
-                        await self._log_progress(hook, tracker, state)
+                        progress.polled(state)  # never waits for a count: counting runs beside the polls
                     if state == "completed":
                         yield self._event("success", state, f"Process run {self.process_run_id} completed.")
                         return
@@ -107,18 +108,8 @@ class ProcessRunTrigger(BaseTrigger):
                 pause = self.poll_interval if self.deadline is None else min(self.poll_interval, self.deadline - now)
                 await asyncio.sleep(max(pause, 0.0))
         finally:
+            await progress.aclose()
             await hook.aclose()
-
-    async def _log_progress(self, hook: RobocorpHook, tracker: ProgressTracker, state: str) -> None:
-        """Log state and work item counts when they changed; progress is best effort, never fatal."""
-        try:
-            counts = await hook.awork_item_counts(self.process_run_id) if tracker.needs_counts(state) else None
-        except RobocorpError as err:
-            self.log.warning("Could not count the work items of process run %s: %s", self.process_run_id, err)
-            counts = None
-        line = tracker.update(state, counts)
-        if line:
-            self.log.info("%s", line)
 
     async def on_kill(self) -> None:
         """Stop the run when a user kills the deferred task (Airflow 3.3+ calls this; older ones never do)."""
@@ -130,3 +121,43 @@ class ProcessRunTrigger(BaseTrigger):
             self.log.info("Stopped process run %s because its Airflow task was killed.", self.process_run_id)
         finally:
             await hook.aclose()
+
+
+class _Progress:
+    """Progress lines of one trigger: counts run as a task of their own beside the status polls,
+    so a slow listing never delays a poll or the final event (a count still running then is
+    cancelled)."""
+
+    def __init__(self, trigger: ProcessRunTrigger, hook: RobocorpHook) -> None:
+        self.trigger, self.hook = trigger, hook
+        self.tracker = ProgressTracker(trigger.process_run_id, count_final=False)
+        self.task: asyncio.Task[None] | None = None
+
+    def polled(self, state: str) -> None:
+        self.tracker.polled()
+        if self.task is None and self.tracker.needs_counts(state):
+            self.task = asyncio.get_running_loop().create_task(self._count(state))
+        self._log(self.tracker.update(state))
+
+    async def _count(self, state: str) -> None:
+        run_id = self.trigger.process_run_id
+        try:
+            counts, requests = await self.hook.acount_run_work_items(run_id)
+        except RobocorpError as err:
+            self.trigger.log.warning("Could not count the work items of process run %s: %s", run_id, err)
+            self.tracker.count_failed(state)
+        else:
+            self._log(self.tracker.update(self.tracker.last[0] if self.tracker.last else state, counts, requests))
+        finally:
+            self.task = None
+
+    def _log(self, line: str | None) -> None:
+        if line:
+            self.trigger.log.info("%s", line)
+
+    async def aclose(self) -> None:
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from airflow_provider_robocorp.hooks._runs import (
     ProgressTracker,
     clip,
@@ -53,22 +55,63 @@ def test_work_items_are_recounted_on_state_changes_and_otherwise_at_most_every_c
 
     now = [1000.0]
     monkeypatch.setattr(runs.time, "monotonic", lambda: now[0])
-    tracker = ProgressTracker("run-1", count_every=60)
+    tracker = ProgressTracker("run-1", count_every=60, request_budget=1.0)
 
+    tracker.polled()
     assert not tracker.needs_counts("new")  # nothing to count yet
     assert not tracker.needs_counts("bogus")  # unknown states are not counted (and fail elsewhere)
     assert tracker.needs_counts("in_progress")
     assert tracker.update("in_progress", {"done": 1, "failed": 0, "total": 3}).endswith("1 done, 0 failed, 3 total")
 
     now[0] += 30
+    tracker.polled()
     assert not tracker.needs_counts("in_progress")  # same state, counted 30 s ago
     assert tracker.update("in_progress", None) is None  # the last counts still stand: no new line
 
     now[0] += 31
+    tracker.polled()
     assert tracker.needs_counts("in_progress")  # 61 s since the last count
     assert tracker.update("in_progress", {"done": 2, "failed": 0, "total": 3}).endswith("2 done, 0 failed, 3 total")
 
     now[0] += 1
-    assert tracker.needs_counts("completed")  # a state change always recounts
+    tracker.polled()
+    assert tracker.needs_counts("completed")  # a state change recounts (sync waits)
     line = tracker.update("completed", {"done": 3, "failed": 0, "total": 3})
     assert line == "Process run run-1 is completed; work items: 3 done, 0 failed, 3 total"
+
+
+def test_the_trigger_never_counts_at_a_final_state_and_says_the_counts_are_the_last_ones():
+    tracker = ProgressTracker("run-1", count_final=False)
+    tracker.polled()
+    assert tracker.needs_counts("in_progress")
+    tracker.update("in_progress", {"done": 1, "failed": 0, "total": 3})
+    tracker.polled()
+    assert not tracker.needs_counts("completed") and not tracker.needs_counts("unresolved")
+    assert tracker.update("completed") == (
+        "Process run run-1 is completed; work items: 1 done, 0 failed, 3 total (as last counted)"
+    )
+
+
+@pytest.mark.parametrize("items", [1, 250, 1000, 5000, 50_000])
+@pytest.mark.parametrize("page_size", [100, 1000])
+def test_counting_costs_at_most_the_request_budget_per_poll_whatever_the_run_size(monkeypatch, items, page_size):
+    """Over a long wait, status polls plus counting stay under 1.2 requests per poll."""
+    import math
+
+    import airflow_provider_robocorp.hooks._runs as runs
+
+    now = [0.0]
+    monkeypatch.setattr(runs.time, "monotonic", lambda: now[0])
+    tracker = ProgressTracker("run-1", count_every=0.0)  # no time floor: only the budget limits counting
+    polls, requests = 2000, 0
+    for _ in range(polls):
+        now[0] += 1.0
+        requests += 1  # the status poll
+        tracker.polled()
+        if tracker.needs_counts("in_progress"):
+            cost = max(1, math.ceil(items / page_size))
+            requests += cost
+            tracker.update("in_progress", {"done": 0, "failed": 0, "total": items}, cost)
+    first = max(1, math.ceil(items / page_size))  # the first count is let through at once
+    assert requests <= polls * 1.2 + first
+    assert requests > polls  # and counting did happen

@@ -58,7 +58,9 @@ def test_completed_run_gives_success_and_logs_progress(robocorp_emulator, capsys
     assert event.payload == {"status": "success", "process_run_id": run_id, "state": "completed",
                              "message": f"Process run {run_id} completed."}
     assert check_event(event.payload) == event.payload
-    assert f"Process run {run_id} is completed; work items: 2 done, 0 failed, 2 total" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Process run {run_id} is in_progress; work items: " in out  # counted while it ran
+    assert f"Process run {run_id} is completed" in out  # reported at once, with no new count
     assert {r["method"] for r in robocorp_emulator.requests_log()[1:]} == {"GET"}  # polls only
 
 
