@@ -134,3 +134,60 @@ def test_every_list_method_is_lazy_and_follows_next(hook: RobocorpHook, requests
     assert requests_mock.call_count == 0
     assert [i["id"] for i in items] == ["a", "b"]
     assert [r.url for r in requests_mock.request_history][1] == next_url
+
+
+class _TrackedList(list):
+    """A page's ``data`` list that can be watched with a weak reference."""
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_list_iterator_never_holds_two_pages(hook: RobocorpHook, requests_mock, monkeypatch, use_async) -> None:
+    """When page N+1 is fetched, nothing of page N (its dict, its data list) is alive any more."""
+    import asyncio
+    import gc
+    import json
+    import weakref
+
+    from airflow_provider_robocorp.hooks import _pipeline
+
+    _register_three_pages(requests_mock)
+    alive: list[weakref.ref] = []
+    at_fetch: list[int] = []
+
+    def json_of(self: _pipeline.ApiResponse):
+        gc.collect()
+        at_fetch.append(sum(1 for ref in alive if ref() is not None))  # pages alive while this one parses
+        page = json.loads(self.content)
+        page["data"] = _TrackedList(page["data"])
+        alive.append(weakref.ref(page["data"]))
+        return page
+
+    monkeypatch.setattr(_pipeline.ApiResponse, "json", json_of)
+    if use_async:
+        async def consume() -> list[str]:
+            transport = await hook._async_transport()
+            try:
+                return [i["id"] async for i in transport.paginate(hook._request("list_process_runs"))]
+            finally:
+                await hook.aclose()
+
+        import httpx
+        routes = {RUNS_URL: _page(["r1", "r2"], PAGE_2), PAGE_2: _page(["r3", "r4"], PAGE_3), PAGE_3: _page(["r5"], None)}
+        monkeypatch.setattr(httpx.AsyncClient, "request", _fake_async_request(routes))
+        ids = asyncio.run(consume())
+    else:
+        ids = [item["id"] for item in hook.list_process_runs()]
+    assert ids == ["r1", "r2", "r3", "r4", "r5"]
+    assert at_fetch == [0, 0, 0]
+
+
+def _fake_async_request(routes: dict):
+    import json
+
+    import httpx
+
+    async def request(self, method, url, params=None, content=None, headers=None):
+        return httpx.Response(200, content=json.dumps(routes[url]).encode(),
+                              headers={"Content-Type": "application/json"})
+
+    return request

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import importlib
 import subprocess
 import sys
@@ -126,3 +128,34 @@ def test_resumable_stand_in_on_airflow_without_it(monkeypatch):
     assert job.durable is False
     assert job.execute_resumable({"task_state_store": object()}) == "run-1"
     assert calls == ["submit", "poll run-1", "result run-1"]
+
+
+def test_dag_parsing_loads_no_http_client_until_a_hook_is_used():
+    """Importing the operators, sensors and links adds no package beyond Airflow's SDK (no
+    requests/urllib3, no trigger base class), nor does an example DAG; the first hook call loads them."""
+    example_dags = Path(__file__).resolve().parents[2] / "example_dags"
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(example_dags)!r})\n"
+        "import airflow.sdk\n"
+        "from airflow.sdk import DAG, BaseOperator\n"
+        "before = set(sys.modules)\n"
+        "import airflow_provider_robocorp.operators, airflow_provider_robocorp.sensors\n"
+        "import airflow_provider_robocorp.triggers, airflow_provider_robocorp.links\n"
+        "provider = set(sys.modules) - before\n"
+        "import example_robocorp_pipeline\n"
+        "dag_file = set(sys.modules) - before\n"
+        "from airflow_provider_robocorp.hooks.robocorp import RobocorpHook\n"
+        "RobocorpHook()._transport\n"
+        "print('RESULT ' + json.dumps({'provider': sorted({m.split('.')[0] for m in provider}),\n"
+        "    'airflow': sorted(m for m in provider if m.startswith('airflow.') and not m.startswith('airflow.sdk')),\n"
+        "    'dag_file': sorted({m.split('.')[0] for m in dag_file}),\n"
+        "    'on_use': 'requests' in sys.modules and 'urllib3' in sys.modules}))\n"
+    )
+    env = {**os.environ, "AIRFLOW_CONN_ROBOCORP_DEFAULT": '{"conn_type": "robocorp", "login": "ws", "password": "key-1"}'}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["provider"] == ["airflow", "airflow_provider_robocorp"]
+    assert result["airflow"] == []  # e.g. airflow.triggers.base (and pydantic) load only when a task defers
+    assert not {"requests", "urllib3", "httpx", "charset_normalizer", "pydantic"} & set(result["dag_file"])
+    assert result["on_use"] is True
