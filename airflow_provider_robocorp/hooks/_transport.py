@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
 import requests
-import tenacity
 import requests.adapters
+import tenacity
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import PoolKey
 
@@ -267,7 +267,7 @@ class AsyncTransport:
                 response = await self._send_once(request)
         return raise_for_response(request, response, conn_id=self.settings.conn_id)
 
-    async def pages(self, request: ApiRequest) -> AsyncIterator[list[Any]]:
+    async def pages(self, request: ApiRequest) -> AsyncGenerator[list[Any], None]:
         """Yield each page's ``data`` list; nothing of a page is kept once the next is requested."""
         current: ApiRequest | None = request
         while current is not None:

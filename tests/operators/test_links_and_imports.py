@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import os
-import importlib
 import subprocess
 import sys
 from pathlib import Path
