@@ -82,6 +82,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries of transient failures: 429, 5xx, connection errors (default 5).",
                         "schema": {"type": ["integer", "null"], "minimum": 0},
                     },
+                    "page_size": {
+                        "label": "Page size",
+                        "description": "Items per page for list calls that set no limit (empty: the server's default).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
                     "verify": {
                         "label": "Verify TLS",
                         "description": "Verify the server's TLS certificate (a CA bundle path can be given in Extra).",

@@ -168,6 +168,13 @@ def _as_int(value: Any, name: str, conn_id: str) -> int:
     return number
 
 
+def _as_page_size(value: Any, conn_id: str) -> int:
+    number = _as_int(value, "page_size", conn_id)
+    if number < 1:
+        raise RobocorpConfigError(f"Connection '{conn_id}': extra 'page_size' must be a whole number ≥ 1, got {value!r}.")
+    return number
+
+
 def _as_verify(value: Any, conn_id: str) -> bool | str:
     if value is None:
         return True
@@ -213,6 +220,8 @@ class ConnectionSettings:
     verify: bool | str = True
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    #: ``limit`` sent by ``list_*`` calls that pass none (``None``: no limit, the server's default).
+    page_size: int | None = None
 
     @classmethod
     def from_connection(
@@ -222,6 +231,7 @@ class ConnectionSettings:
         workspace_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        page_size: int | None = None,
     ) -> ConnectionSettings:
         """Validate an Airflow ``Connection`` (host/login/password/extra) into settings."""
         conn_id = conn.conn_id or "robocorp"
@@ -236,6 +246,7 @@ class ConnectionSettings:
             raise RobocorpConfigError(f"Connection '{conn_id}': Workspace ID {workspace!r} is not a valid id.")
         raw_timeout = timeout if timeout is not None else _extra(extras, "timeout")
         raw_retries = max_retries if max_retries is not None else _extra(extras, "max_retries")
+        raw_page_size = page_size if page_size is not None else _extra(extras, "page_size")
         return cls(
             conn_id=conn_id,
             base_url=resolve_base_url(conn.host, conn.port, conn.schema, conn_id=conn_id),
@@ -245,6 +256,7 @@ class ConnectionSettings:
             max_retries=DEFAULT_MAX_RETRIES if raw_retries is None else _as_int(raw_retries, "max_retries", conn_id),
             proxies=_as_proxies(_extra(extras, "proxies"), conn_id),
             verify=_as_verify(_extra(extras, "verify"), conn_id),
+            page_size=None if raw_page_size is None else _as_page_size(raw_page_size, conn_id),
         )
 
     @property

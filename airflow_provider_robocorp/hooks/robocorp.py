@@ -166,6 +166,8 @@ class RobocorpHook(BaseHook):
     :param workspace_id: overrides the connection's Workspace ID (its login).
     :param timeout: per-request timeout in seconds (default: connection extra ``timeout`` or 60).
     :param max_retries: retries of transient failures (default: extra ``max_retries`` or 5).
+    :param page_size: ``limit`` of ``list_*`` calls that pass none (default: extra ``page_size``;
+        without either no ``limit`` is sent and the server picks the page size).
     """
 
     conn_name_attr = "robocorp_conn_id"
@@ -180,12 +182,14 @@ class RobocorpHook(BaseHook):
         workspace_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        page_size: int | None = None,
     ) -> None:
         super().__init__()
         self.robocorp_conn_id = robocorp_conn_id
         self._workspace_id = workspace_id
         self._timeout = timeout
         self._max_retries = max_retries
+        self._page_size = _check_limit(page_size, "RobocorpHook") if page_size is not None else None
         self._organization_id: str | None = None
         self._async: AsyncTransport | None = None
         self._lease: Lease | None = None
@@ -207,7 +211,8 @@ class RobocorpHook(BaseHook):
 
     def _settings_for(self, conn: Any) -> ConnectionSettings:
         settings = ConnectionSettings.from_connection(
-            conn, workspace_id=self._workspace_id, timeout=self._timeout, max_retries=self._max_retries
+            conn, workspace_id=self._workspace_id, timeout=self._timeout, max_retries=self._max_retries,
+            page_size=self._page_size,
         )
         # Airflow masks the password as stored; the bare key (sent as the integration endpoint's
         # token, and visible in urllib3's debug log) may differ from it by the RC-WSKEY prefix.
@@ -242,9 +247,15 @@ class RobocorpHook(BaseHook):
               **path: str) -> Any:
         return self._transport.send(self._request(endpoint, params=params, json_body=json_body, **path))
 
+    def _paged(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``params`` with the default page size where the call takes a ``limit`` and gave none."""
+        if params is not None and "limit" in params and params["limit"] is None and self.settings.page_size:
+            return {**params, "limit": self.settings.page_size}
+        return params
+
     def _list(self, endpoint: str, *, params: dict[str, Any] | None = None, **path: str) -> Iterator[dict[str, Any]]:
         # Build (and so validate) eagerly; fetch lazily, one page at a time.
-        request = self._request(endpoint, params=params, **path)
+        request = self._request(endpoint, params=self._paged(params), **path)
         return self._transport.paginate(request)
 
     # --- workspace ---------------------------------------------------------------------------
@@ -837,7 +848,7 @@ class RobocorpHook(BaseHook):
                 return self._settings_for(await self.aget_connection(self.robocorp_conn_id))
 
             # Triggers in one triggerer share the resolved connection and the TLS context.
-            key = (self.robocorp_conn_id, self._workspace_id, self._timeout, self._max_retries)
+            key = (self.robocorp_conn_id, self._workspace_id, self._timeout, self._max_retries, self._page_size)
             lease = await SHARED.lease(key, resolve, self.__dict__.get("settings"))
             self.__dict__["settings"] = lease.settings
             try:
@@ -865,7 +876,7 @@ class RobocorpHook(BaseHook):
 
     async def _alist(self, endpoint: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
         transport = await self._async_transport()
-        async for item in transport.paginate(self.settings.build(endpoint, params=params)):
+        async for item in transport.paginate(self.settings.build(endpoint, params=self._paged(params))):
             yield item
 
     async def aget_workspace(self) -> dict[str, Any]:

@@ -191,3 +191,26 @@ def _fake_async_request(routes: dict):
                               headers={"Content-Type": "application/json"})
 
     return request
+
+
+def test_page_size_comes_from_the_call_the_hook_or_the_connection(requests_mock, monkeypatch) -> None:
+    """No limit is sent unless one is chosen: per call (limit=), per hook (page_size=) or per
+    connection (extra page_size); the call's own limit wins."""
+    import json
+
+    from airflow_provider_robocorp.exceptions import RobocorpConfigError
+
+    requests_mock.get(RUNS_URL, json=_page(["r1"], None))
+    conn = {"conn_type": "robocorp", "login": WS, "password": KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_DEFAULT", json.dumps(conn))
+    list(RobocorpHook().list_process_runs())
+    list(RobocorpHook(page_size=250).list_process_runs())
+    list(RobocorpHook(page_size=250).list_process_runs(limit=10))
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_DEFAULT", json.dumps({**conn, "extra": {"page_size": 500}}))
+    list(RobocorpHook().list_process_runs())
+    assert [r.qs.get("limit") for r in requests_mock.request_history] == [None, ["250"], ["10"], ["500"]]
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_DEFAULT", json.dumps({**conn, "extra": {"page_size": 0}}))
+    with pytest.raises(RobocorpConfigError, match="extra 'page_size' must be a whole number ≥ 1"):
+        list(RobocorpHook().list_process_runs())
+    with pytest.raises(RobocorpConfigError, match="limit must be a positive whole number"):
+        RobocorpHook(page_size=-1)
