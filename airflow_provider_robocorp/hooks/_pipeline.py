@@ -537,28 +537,43 @@ class RetryPolicy:
         )
         return float(backoff(_AttemptState(attempt)))  # type: ignore[arg-type]
 
-    def tenacity_kwargs(self, request: ApiRequest) -> dict[str, Any]:
-        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy."""
+    def log_retry(self, request: ApiRequest, exc: BaseException | None, attempt: int, delay: float) -> None:
+        log.warning(
+            "Control Room request %s %s failed (%s); retry %d of %d in %.1f s",
+            request.method,
+            request.path,
+            _short(exc),
+            attempt,
+            self.max_retries,
+            delay,
+        )
+
+    def first_retry(self, request: ApiRequest, exc: BaseException) -> float | None:
+        """After a first attempt failed with ``exc``: the wait before retry 1 (logged), or ``None``
+        when the failure is not to be retried. The transports make the first attempt without
+        tenacity (the common, successful case then costs no retry machinery) and hand the rest
+        to :meth:`tenacity_kwargs` with ``done=1``."""
+        if self.max_retries < 1 or not self.should_retry(request, exc):
+            return None
+        delay = self.wait_seconds(1, exc)
+        self.log_retry(request, exc, 1, delay)
+        return delay
+
+    def tenacity_kwargs(self, request: ApiRequest, *, done: int = 0) -> dict[str, Any]:
+        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy
+        (``done``: attempts already made and failed before tenacity takes over)."""
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            return self.wait_seconds(state.attempt_number, exc)
+            return self.wait_seconds(state.attempt_number + done, exc)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "Control Room request %s %s failed (%s); retry %d of %d in %.1f s",
-                request.method,
-                request.path,
-                _short(exc),
-                state.attempt_number,
-                self.max_retries,
-                delay,
-            )
+            self.log_retry(request, exc, state.attempt_number + done, delay)
 
         return {
-            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1 - done),
             "retry": tenacity.retry_if_exception(lambda exc: self.should_retry(request, exc)),
             "wait": wait,
             "before_sleep": before_sleep,

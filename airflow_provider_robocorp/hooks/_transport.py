@@ -7,9 +7,11 @@ how their network errors map onto "never connected" versus "the answer was lost"
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -159,20 +161,31 @@ class SyncTransport:
             raise api_error(request, result, conn_id=self.settings.conn_id)
         return result
 
-    def send(self, request: ApiRequest) -> Any:
-        """Send with retries; return the decoded JSON body."""
-        for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs(request)):
+    def _send_retrying(self, request: ApiRequest) -> ApiResponse | requests.Response:
+        """One attempt; only if it fails in a retryable way, tenacity makes the rest."""
+        failure: RobocorpError | None = None
+        try:
+            return self._send_once(request)
+        except RobocorpError as exc:
+            failure = exc
+        delay = self.policy.first_retry(request, failure)
+        if delay is None:
+            raise failure
+        time.sleep(delay)
+        for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs(request, done=1)):
             with attempt:
                 response = self._send_once(request)
+        return response
+
+    def send(self, request: ApiRequest) -> Any:
+        """Send with retries; return the decoded JSON body."""
+        response = self._send_retrying(request)
         assert isinstance(response, ApiResponse)
         return raise_for_response(request, response, conn_id=self.settings.conn_id)
 
     def open_stream(self, request: ApiRequest) -> requests.Response:
         """Send with retries and return the still-open streaming response (caller closes it)."""
-        streaming = replace(request, stream=True)
-        for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs(streaming)):
-            with attempt:
-                response = self._send_once(streaming)
+        response = self._send_retrying(replace(request, stream=True))
         assert isinstance(response, requests.Response)
         return response
 
@@ -262,9 +275,20 @@ class AsyncTransport:
         return result
 
     async def send(self, request: ApiRequest) -> Any:
-        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request)):
-            with attempt:
-                response = await self._send_once(request)
+        """Send with retries (tenacity only after a retryable first failure); return the JSON."""
+        failure: RobocorpError | None = None
+        try:
+            response = await self._send_once(request)
+        except RobocorpError as exc:
+            failure = exc
+        if failure is not None:
+            delay = self.policy.first_retry(request, failure)
+            if delay is None:
+                raise failure
+            await asyncio.sleep(delay)
+            async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request, done=1)):
+                with attempt:
+                    response = await self._send_once(request)
         return raise_for_response(request, response, conn_id=self.settings.conn_id)
 
     async def pages(self, request: ApiRequest) -> AsyncGenerator[list[Any], None]:

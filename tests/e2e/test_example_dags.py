@@ -143,7 +143,7 @@ def test_sensor_on_a_run_started_elsewhere(load_dag, robocorp_emulator, capfd):
                                                                                     "proc-slow", run_id)
     assert values[("collect_outputs", "return_value")] == [{"batch": 7, "processed": True}]
     assert "Pausing task as DEFERRED" in logs
-    assert f"Process run {run_id} is completed; work items: 1 done, 0 failed, 1 total" in logs
+    assert f"Process run {run_id} is completed" in logs  # reported by the trigger at once, uncounted
     assert posts(robocorp_emulator, "/stop") == []
     assert_no_secret(logs, robocorp_emulator, values)
 
