@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -60,6 +61,7 @@ def main() -> None:
         import httpx
 
         from airflow_provider_robocorp.hooks import _runs, _transport
+        from airflow_provider_robocorp.triggers import process_run as trigger_module
         from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
 
         session = requests.Session()
@@ -88,8 +90,10 @@ def main() -> None:
               f"poll every {args.progress_poll:g} s for {args.window:g} s")
         for label, count_every in (("default cadence (count_every 60 s)", None), ("time floor off (count_every 0)", 0.0)):
             run_id = start("proc-slow", args.items)
-            if count_every is not None:
-                _runs.ProgressTracker.count_every = count_every  # type: ignore[misc]
+            trigger_module.ProgressTracker = (  # type: ignore[attr-defined]
+                _runs.ProgressTracker if count_every is None
+                else functools.partial(_runs.ProgressTracker, count_every=count_every)
+            )
             sent.clear()
 
             async def watch(run_id: str = run_id) -> None:
@@ -99,7 +103,7 @@ def main() -> None:
                 await asyncio.gather(task, return_exceptions=True)
 
             asyncio.run(watch())
-            _runs.ProgressTracker.count_every = 60.0  # type: ignore[misc]
+            trigger_module.ProgressTracker = _runs.ProgressTracker  # type: ignore[attr-defined]
             total = sent["status"] + sent["list"]
             print(f"   {label:36s} {sent['status']:4d} polls, {sent['list']:3d} list calls: "
                   f"{total / sent['status']:.2f} requests per poll (floor 1.00, goal <= 1.2)")
