@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import tenacity
@@ -349,7 +349,7 @@ class ApiRequest:
     method: str
     url: str
     params: dict[str, str] | None = None
-    body: bytes | Callable[[], IO[bytes]] | None = None
+    body: bytes | Callable[[], Any] | None = None  # a callable opens a fresh file-like body per attempt
     headers: dict[str, str] = field(default_factory=dict)
     idempotent: bool = True
     endpoint: Endpoint | None = None

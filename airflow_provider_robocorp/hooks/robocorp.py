@@ -37,7 +37,7 @@ from airflow_provider_robocorp.hooks._endpoints import (
     WEBHOOK_EVENTS,
     WORK_ITEM_STATES,
 )
-from airflow_provider_robocorp.hooks._multipart import MultipartStream, new_boundary
+from airflow_provider_robocorp.hooks._multipart import FileBody, MultipartStream, new_boundary
 from airflow_provider_robocorp.hooks._pipeline import (
     NO_BODY,
     ApiRequest,
@@ -809,7 +809,7 @@ class RobocorpHook(BaseHook):
 
     def put_presigned(self, url: str, content: Path | bytes, content_type: str) -> None:
         """PUT bytes or a file to a pre-signed upload URL, streamed, with ``Content-Length``."""
-        body: bytes | Callable[[], IO[bytes]] = content if isinstance(content, bytes) else lambda: content.open("rb")
+        body: bytes | Callable[[], FileBody] = content if isinstance(content, bytes) else lambda: FileBody(content)
         request = ApiRequest(method="PUT", url=_check_url(url, "upload_url", "upload"), body=body,
                              headers={"Content-Type": content_type}, auth=False)
         self._transport.send(request)
