@@ -140,6 +140,35 @@ def normalize_api_key(raw: str | None, *, conn_id: str) -> str:
     return API_KEY_PREFIX + key
 
 
+_ID_FIX = "pass the id exactly as Control Room shows it"
+
+
+def check_id(value: Any, argument: str, method: str, *, asset_name: bool = False) -> str:
+    """An id that is safe as one URL path segment, or a clear error naming ``argument``.
+
+    ``requests`` removes ``.`` / ``..`` segments, so such an id would call another endpoint;
+    ``/``, ``?``, ``#`` and ``\\`` have no place in an id either. Refused before any request.
+    With ``asset_name`` the ``name:<asset name>`` form keeps any name (it is percent-encoded into
+    the one segment), except an empty one or control characters.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise RobocorpConfigError(f"{method}(): '{argument}' must be a non-empty string, got {value!r}.")
+    if asset_name and value.startswith("name:"):
+        name = value[len("name:"):]
+        if not name.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} is not a valid asset name lookup "
+                                      "(the name after 'name:' must be non-empty, without control characters).")
+        return value
+    if value in (".", ".."):
+        raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} is not an id (it would change which URL "
+                                  f"is called); {_ID_FIX}.")
+    bad = sorted({ch for ch in value if ch in "/?#\\" or ord(ch) < 32 or ord(ch) == 127})
+    if bad:
+        raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} contains {', '.join(repr(c) for c in bad)}, "
+                                  f"which an id cannot hold (it would change which URL is called); {_ID_FIX}.")
+    return value
+
+
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
     """An extra by its plain name, or by the ``extra__robocorp__`` name older forms wrote."""
     value = extras.get(name)
@@ -242,8 +271,11 @@ class ConnectionSettings:
                 f"Connection '{conn_id}' has no Workspace ID. Put it in the connection's Login (shown as "
                 "'Workspace ID') or pass RobocorpHook(workspace_id=...)."
             )
-        if "/" in workspace or any(ch.isspace() for ch in workspace):
-            raise RobocorpConfigError(f"Connection '{conn_id}': Workspace ID {workspace!r} is not a valid id.")
+        if (workspace in (".", "..") or any(ch in "/?#\\" or ch.isspace() or ord(ch) < 32 for ch in workspace)):
+            raise RobocorpConfigError(
+                f"Connection '{conn_id}': Workspace ID {workspace!r} is not a valid id; put the workspace id "
+                "exactly as Control Room shows it in the connection's Login."
+            )
         raw_timeout = timeout if timeout is not None else _extra(extras, "timeout")
         raw_retries = max_retries if max_retries is not None else _extra(extras, "max_retries")
         raw_page_size = page_size if page_size is not None else _extra(extras, "page_size")
@@ -296,9 +328,7 @@ class ConnectionSettings:
         endpoint = ENDPOINTS[endpoint_name]
         values = {"workspace_id": self.workspace_id}
         for name, value in (path_params or {}).items():
-            if not isinstance(value, str) or not value.strip():
-                raise RobocorpConfigError(f"{endpoint_name}(): '{name}' must be a non-empty string, got {value!r}.")
-            values[name] = value
+            values[name] = check_id(value, name, endpoint_name, asset_name=name == "asset_id")
         try:
             path = endpoint.path.format(**{k: quote(v, safe=":") for k, v in values.items()})
         except KeyError as missing:

@@ -42,6 +42,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     NO_BODY,
     ApiRequest,
     ConnectionSettings,
+    check_id,
     encode_json,
 )
 from airflow_provider_robocorp.hooks._runs import (
@@ -84,8 +85,8 @@ def _check_str(value: Any, argument: str, method: str) -> str:
 def _check_ids(values: Any, argument: str, method: str) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise RobocorpConfigError(f"{method}(): {argument} must be a non-empty list of ids, got {values!r}.")
-    for value in values:
-        _check_str(value, f"every item of {argument}", method)
+    for index, value in enumerate(values):
+        check_id(value, f"every item of {argument}: {argument}[{index}]", method)
     return list(values)
 
 

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import BATCH_OPERATIONS, WORK_ITEM_STATES
-from airflow_provider_robocorp.hooks._pipeline import encode_json
+from airflow_provider_robocorp.hooks._pipeline import check_id, encode_json
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 
 if TYPE_CHECKING:
@@ -159,7 +159,8 @@ class WorkItemBatchOperator(BaseOperator):
         if self.work_item_ids is not None:
             if isinstance(self.work_item_ids, str) or not isinstance(self.work_item_ids, Iterable):
                 raise RobocorpConfigError(f"work_item_ids must be a list of ids, got {self.work_item_ids!r}.")
-            ids = [str(item_id) for item_id in self.work_item_ids]
+            ids = [check_id(item_id, f"work_item_ids[{index}]", "WorkItemBatchOperator")
+                   for index, item_id in enumerate(self.work_item_ids)]  # a None stays an error, not "None"
         else:
             if not self.process_run_id and not self.process_id:  # e.g. a template rendered empty
                 raise RobocorpConfigError("process_run_id and process_id are both empty; refusing to act on "

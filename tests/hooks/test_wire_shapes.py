@@ -120,12 +120,17 @@ def test_ids_are_percent_encoded_but_name_colon_is_kept(hook: RobocorpHook, requ
     assert sent.query == ""
 
 
-def test_path_traversal_in_an_id_stays_inside_the_id(hook: RobocorpHook, requests_mock) -> None:
-    requests_mock.get(f"{WS_URL}processes/..%2F..%2Fworkspaces%2Fother", json=ANSWER)
-    hook.get_process("../../workspaces/other")
-    assert urlsplit(requests_mock.last_request.url).path == (
-        f"/api/v1/workspaces/{WS}/processes/..%2F..%2Fworkspaces%2Fother"
-    )
+def test_path_traversal_in_an_id_is_refused_and_an_asset_name_stays_inside_its_segment(
+    hook: RobocorpHook, requests_mock
+) -> None:
+    from airflow_provider_robocorp.exceptions import RobocorpConfigError
+
+    with pytest.raises(RobocorpConfigError, match="would change which URL is called"):
+        hook.get_process("../../workspaces/other")
+    assert requests_mock.call_count == 0
+    requests_mock.get(f"{WS_URL}assets/name:..%2F..%2Fother", json=ANSWER)
+    hook.get_asset("name:../../other")  # an asset's name may hold anything: percent-encoded
+    assert urlsplit(requests_mock.last_request.url).path == f"/api/v1/workspaces/{WS}/assets/name:..%2F..%2Fother"
 
 
 def test_one_session_is_reused_across_calls(hook: RobocorpHook, requests_mock) -> None:
