@@ -13,6 +13,7 @@ import email.utils
 import ipaddress
 import json
 import logging
+import math
 import platform
 import re
 import time
@@ -169,6 +170,18 @@ def check_id(value: Any, argument: str, method: str, *, asset_name: bool = False
     return value
 
 
+def positive_seconds(value: Any, name: str) -> float:
+    """``value`` (seconds or a ``timedelta``) as finite, positive float seconds, or a clear error
+    (NaN would disable every comparison, so a NaN timeout would silently mean none)."""
+    seconds = value.total_seconds() if hasattr(value, "total_seconds") else value
+    if (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds)
+            or seconds <= 0):
+        raise RobocorpConfigError(
+            f"{name} must be a finite, positive number of seconds or a timedelta, got {value!r}."
+        )
+    return float(seconds)
+
+
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
     """An extra by its plain name, or by the ``extra__robocorp__`` name older forms wrote."""
     value = extras.get(name)
@@ -182,8 +195,10 @@ def _as_float(value: Any, name: str, conn_id: str) -> float:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if not number > 0:
-        raise RobocorpConfigError(f"Connection '{conn_id}': extra '{name}' must be a positive number of seconds, got {value!r}.")
+    if not number > 0 or not math.isfinite(number):
+        raise RobocorpConfigError(
+            f"Connection '{conn_id}': extra '{name}' must be a finite, positive number of seconds, got {value!r}."
+        )
     return number
 
 

@@ -9,6 +9,7 @@ serves both the sync methods and the ``a*`` coroutines used by triggers.
 from __future__ import annotations
 
 import base64
+import math
 import os
 import time
 from collections import deque
@@ -44,6 +45,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ConnectionSettings,
     check_id,
     encode_json,
+    positive_seconds,
 )
 from airflow_provider_robocorp.hooks._runs import (
     COUNT_PAGE_SIZE,
@@ -685,8 +687,13 @@ class RobocorpHook(BaseHook):
         :param on_poll: called with the run after every poll (e.g. to log progress).
         :raises ProcessRunFailedError: the run ended in a state not in ``accepted_states``.
         """
-        if poll_interval <= 0:
-            raise RobocorpConfigError(f"wait_for_process_run(): poll_interval must be > 0, got {poll_interval!r}.")
+        m = "wait_for_process_run(): "
+        poll_interval = positive_seconds(poll_interval, m + "poll_interval")
+        if timeout is not None:
+            timeout = positive_seconds(timeout, m + "timeout")
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, int | float)
+                                     or not math.isfinite(deadline)):
+            raise RobocorpConfigError(f"{m}deadline must be a finite epoch time in seconds, got {deadline!r}.")
         if timeout is not None:
             deadline = min(deadline or float("inf"), time.time() + timeout)
         while True:
@@ -732,6 +739,8 @@ class RobocorpHook(BaseHook):
         """
         m = "upload_asset"
         _check_str(name, "name", m)
+        poll_interval, timeout = positive_seconds(poll_interval, f"{m}(): poll_interval"), positive_seconds(
+            timeout, f"{m}(): timeout")
         _check_str(content_type, "content_type", m)
         if (file_path is None) == (data is None):
             raise RobocorpConfigError(f"{m}(): pass exactly one of file_path or data.")

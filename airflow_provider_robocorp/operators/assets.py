@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
+from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
-from airflow_provider_robocorp.operators.process_runs import positive_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -14,10 +14,10 @@ from airflow_provider_robocorp._compat import AirflowSkipException, ResumableJob
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
     ProcessRunTimeoutError,
-    RobocorpConfigError,
     RobocorpError,
     RobocorpNotFoundError,
 )
+from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import (
     TERMINAL_PROCESS_RUN_STATES,
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 
 #: XCom key of the run's outputs (with ``push_outputs=True``).
 OUTPUTS_KEY = "outputs"
-
-
-def positive_seconds(value: float | timedelta, name: str) -> float:
-    """``value`` (seconds or a timedelta) as float seconds; it must be positive."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise RobocorpConfigError(f"{name} must be a positive number of seconds or a timedelta, got {value!r}.")
-    return float(seconds)
 
 
 def _as_list(value: Any) -> Any:

@@ -17,6 +17,7 @@ from airflow_provider_robocorp._compat import (
 )
 from airflow_provider_robocorp.exceptions import RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
+from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import TERMINAL_PROCESS_RUN_STATES, RobocorpHook
 from airflow_provider_robocorp.links import PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
@@ -58,7 +59,13 @@ class ProcessRunSensor(BaseSensorOperator):
         workspace_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        for name in ("poke_interval", "timeout"):  # before Airflow's checks, which overflow on inf
+            if name in kwargs:
+                positive_seconds(kwargs[name], name)
         super().__init__(**kwargs)
+        # Airflow accepts NaN here (every comparison with it is false): a NaN timeout never expires.
+        self.poke_interval = positive_seconds(self.poke_interval, "poke_interval")
+        self.timeout = positive_seconds(self.timeout, "timeout")
         self.process_run_id = process_run_id
         self.deferrable = deferrable
         self.max_failed_items = max_failed_items

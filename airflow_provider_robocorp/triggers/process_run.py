@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_robocorp.exceptions import RobocorpError
+from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import PROCESS_RUN_STATES
+from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.triggers._events import EVENT_STATUSES, check_event, is_transient
@@ -47,8 +49,10 @@ class ProcessRunTrigger(BaseTrigger):
         super().__init__()
         self.process_run_id = process_run_id
         self.robocorp_conn_id = robocorp_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = positive_seconds(poll_interval, "ProcessRunTrigger poll_interval")
         self.deadline = None if deadline is None else float(deadline)
+        if self.deadline is not None and not math.isfinite(self.deadline):
+            raise RobocorpConfigError(f"ProcessRunTrigger deadline must be a finite epoch time, got {deadline!r}.")
         self.stop_on_kill = bool(stop_on_kill)
         self.workspace_id = workspace_id
 

@@ -415,7 +415,7 @@ def test_wait_for_process_run_absolute_deadline(hook: RobocorpHook, requests_moc
 
 
 def test_wait_for_process_run_bad_interval(hook: RobocorpHook, requests_mock) -> None:
-    with pytest.raises(RobocorpConfigError, match="poll_interval must be > 0"):
+    with pytest.raises(RobocorpConfigError, match="poll_interval must be a finite, positive number"):
         hook.wait_for_process_run("pr-1", poll_interval=0)
     assert requests_mock.call_count == 0
 
