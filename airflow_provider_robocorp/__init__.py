@@ -82,6 +82,16 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries of transient failures: 429, 5xx, connection errors (default 5).",
                         "schema": {"type": ["integer", "null"], "minimum": 0},
                     },
+                    "backoff_initial": {
+                        "label": "Initial back-off (s)",
+                        "description": "Wait before the first retry; doubles per retry, with jitter (default 1).",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "backoff_max": {
+                        "label": "Max back-off (s)",
+                        "description": "Longest wait between two retries (default 60).",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                     "page_size": {
                         "label": "Page size",
                         "description": "Items per page for list calls that set no limit (empty: the server's default).",

@@ -100,7 +100,7 @@ def test_connection_type_matches_the_hook() -> None:
     declared = conn_type["ui-field-behaviour"]
     assert behaviour == {"hidden_fields": declared["hidden-fields"], "relabeling": declared["relabeling"],
                          "placeholders": declared["placeholders"]}
-    assert set(conn_type["conn-fields"]) == {"timeout", "max_retries", "page_size", "verify", "proxies"}
+    assert set(conn_type["conn-fields"]) == {"timeout", "max_retries", "backoff_initial", "backoff_max", "page_size", "verify", "proxies"}
 
 
 def _airflow(*args: str) -> str:
@@ -148,7 +148,7 @@ def test_connection_form_as_the_ui_builds_it() -> None:
     if Version(airflow_version) < Version("3.2"):
         assert form["extra_fields"] is None
         return
-    assert set(form["extra_fields"]) == {"timeout", "max_retries", "page_size", "verify", "proxies"}
+    assert set(form["extra_fields"]) == {"timeout", "max_retries", "backoff_initial", "backoff_max", "page_size", "verify", "proxies"}
     assert form["extra_fields"]["timeout"]["schema"]["title"] == "Request timeout (s)"
 
 

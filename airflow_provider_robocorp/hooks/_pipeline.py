@@ -182,6 +182,22 @@ def positive_seconds(value: Any, name: str) -> float:
     return float(seconds)
 
 
+#: Every extra the connection understands (each also as ``extra__robocorp__<name>``, as older forms wrote).
+KNOWN_EXTRAS = ("timeout", "max_retries", "backoff_initial", "backoff_max", "page_size", "verify", "proxies",
+                "workspace_id")
+
+
+def _check_extras(extras: Mapping[str, Any], conn_id: str) -> None:
+    """A typo (``max_retry``) must not silently fall back to a default: name the known extras."""
+    unknown = sorted(key for key in extras
+                     if key.removeprefix("extra__robocorp__") not in KNOWN_EXTRAS)
+    if unknown:
+        raise RobocorpConfigError(
+            f"Connection '{conn_id}': unknown extra {', '.join(repr(k) for k in unknown)}; the known extras are "
+            f"{', '.join(KNOWN_EXTRAS)}."
+        )
+
+
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
     """An extra by its plain name, or by the ``extra__robocorp__`` name older forms wrote."""
     value = extras.get(name)
@@ -210,6 +226,19 @@ def _as_int(value: Any, name: str, conn_id: str) -> int:
     if number < 0:
         raise RobocorpConfigError(f"Connection '{conn_id}': extra '{name}' must be a whole number ≥ 0, got {value!r}.")
     return number
+
+
+def _backoff(extras: Mapping[str, Any], conn_id: str) -> dict[str, float]:
+    """``backoff_initial`` / ``backoff_max`` extras (seconds of exponential back-off between retries)."""
+    values = {name: _as_float(raw, name, conn_id) for name in ("backoff_initial", "backoff_max")
+              if (raw := _extra(extras, name)) is not None}
+    initial, maximum = values.get("backoff_initial", 1.0), values.get("backoff_max", 60.0)
+    if initial > maximum:
+        raise RobocorpConfigError(
+            f"Connection '{conn_id}': extra 'backoff_initial' ({initial:g} s) is larger than 'backoff_max' "
+            f"({maximum:g} s); make the initial back-off the smaller one."
+        )
+    return {"backoff_initial": initial, "backoff_max": maximum}
 
 
 def _as_page_size(value: Any, conn_id: str) -> int:
@@ -280,6 +309,7 @@ class ConnectionSettings:
         """Validate an Airflow ``Connection`` (host/login/password/extra) into settings."""
         conn_id = conn.conn_id or "robocorp"
         extras: Mapping[str, Any] = conn.extra_dejson or {}
+        _check_extras(extras, conn_id)
         workspace = (workspace_id or conn.login or _extra(extras, "workspace_id") or "").strip()
         if not workspace:
             raise RobocorpConfigError(
@@ -304,6 +334,7 @@ class ConnectionSettings:
             proxies=_as_proxies(_extra(extras, "proxies"), conn_id),
             verify=_as_verify(_extra(extras, "verify"), conn_id),
             page_size=None if raw_page_size is None else _as_page_size(raw_page_size, conn_id),
+            **_backoff(extras, conn_id),
         )
 
     @property
@@ -400,6 +431,11 @@ class ApiRequest:
     endpoint: Endpoint | None = None
     auth: bool = True
     stream: bool = False
+
+    def __repr__(self) -> str:
+        """Method, path and query names only: the integration endpoint's query holds the API key."""
+        query = f" params={sorted(self.params)}" if self.params else ""
+        return f"ApiRequest({self.method} {self.path}{query}, idempotent={self.idempotent}, auth={self.auth})"
 
     @property
     def path(self) -> str:

@@ -45,6 +45,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     ConnectionSettings,
     check_id,
     encode_json,
+    is_loopback,
     positive_seconds,
 )
 from airflow_provider_robocorp.hooks._runs import (
@@ -99,6 +100,19 @@ def _check_url(value: Any, argument: str, method: str) -> str:
     return value
 
 
+def _check_push_url(value: Any, argument: str, method: str) -> str:
+    """Where Control Room will POST run callbacks / webhook events (with their signing secret):
+    ``https://``, or plain ``http://`` only on loopback (a local receiver), as for the connection."""
+    url = _check_url(value, argument, method)
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise RobocorpConfigError(
+            f"{method}(): {argument} {url!r} uses plain http://; Control Room would send its events and their "
+            "signature over an unencrypted connection. Use https:// (http:// is allowed only for loopback hosts)."
+        )
+    return url
+
+
 def _readable_file(path: str | os.PathLike[str], method: str) -> Path:
     file = Path(path)
     if not file.is_file():
@@ -123,7 +137,7 @@ def build_callback(callback: dict[str, Any] | None) -> dict[str, Any] | None:
     for event in events:
         _check_choice(event, CALLBACK_EVENTS, "callback event", "start_process_run")
     return {
-        "url": _check_url(callback.get("url"), "callback['url']", "start_process_run"),
+        "url": _check_push_url(callback.get("url"), "callback['url']", "start_process_run"),
         "secret": _check_str(callback.get("secret"), "callback['secret']", "start_process_run"),
         "callback_events": list(events),
     }
@@ -492,7 +506,7 @@ class RobocorpHook(BaseHook):
         for event in enabled_events:
             _check_choice(event, WEBHOOK_EVENTS, "enabled_events item", m)
         return self._call(m, json_body={
-            "endpoint": _check_url(endpoint, "endpoint", m),
+            "endpoint": _check_push_url(endpoint, "endpoint", m),
             "enabled_events": list(enabled_events),
             "process": {"id": _check_str(process_id, "process_id", m)},
         })

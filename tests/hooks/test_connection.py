@@ -317,3 +317,41 @@ def test_test_connection_bad_configuration(monkeypatch, requests_mock) -> None:
     assert ok is False
     assert "has no API key" in message
     assert requests_mock.call_count == 0
+
+
+def test_back_off_extras_reach_the_retry_policy(monkeypatch) -> None:
+    import json as _json
+
+    from airflow_provider_robocorp.hooks._transport import SyncTransport
+
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_DEFAULT", _json.dumps(
+        {"conn_type": "robocorp", "login": WS, "password": KEY,
+         "extra": {"backoff_initial": 0.25, "extra__robocorp__backoff_max": "4"}}))
+    hook = RobocorpHook()
+    assert (hook.settings.backoff_initial, hook.settings.backoff_max) == (0.25, 4.0)
+    policy = SyncTransport(hook.settings).policy
+    assert (policy.backoff_initial, policy.backoff_max) == (0.25, 4.0)
+    assert all(policy.wait_seconds(n, None) <= 4.0 for n in range(1, 12))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"max_retry": 3}, "unknown extra 'max_retry'; the known extras are timeout, max_retries, backoff_initial"),
+    ({"timeout": 5, "verfy": False}, "unknown extra 'verfy'"),
+    ({"backoff_initial": 10, "backoff_max": 2}, "'backoff_initial' (10 s) is larger than 'backoff_max' (2 s)"),
+    ({"backoff_max": "nan"}, "extra 'backoff_max' must be a finite, positive number"),
+])
+def test_bad_extras_are_clear_errors(monkeypatch, requests_mock, extra, message) -> None:
+    import json as _json
+
+    monkeypatch.setenv("AIRFLOW_CONN_ROBOCORP_DEFAULT", _json.dumps(
+        {"conn_type": "robocorp", "login": WS, "password": KEY, "extra": extra}))
+    with pytest.raises(RobocorpConfigError) as err:
+        RobocorpHook().get_workspace()
+    assert message in str(err.value)
+    assert requests_mock.call_count == 0
+
+
+def test_repr_of_a_request_never_shows_the_integration_token(hook: RobocorpHook) -> None:
+    request = hook.settings.build("start_process_run_for_integration", {"process_id": "p-1"},
+                                  params={"token": hook.settings.api_key}, json_body={"a": 1}, auth=False)
+    assert hook.settings.api_key not in repr(request) and "token" in repr(request)

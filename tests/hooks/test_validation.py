@@ -168,3 +168,20 @@ def test_inline_asset_data_over_the_limit_is_refused(hook: RobocorpHook, request
         hook.create_asset_upload("as-1", "application/octet-stream", data=b"\0" * 3_932_160)
     assert "over the API's 5 MB inline limit; use upload_asset()" in str(err.value)
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("url", ["http://hooks.example.com/robocorp", "http://10.0.0.5:8080/cb", "http://[fe80::1]/x"])
+def test_callback_and_webhook_urls_must_be_https_unless_loopback(hook: RobocorpHook, requests_mock, url) -> None:
+    with pytest.raises(RobocorpConfigError, match="uses plain http://"):
+        hook.start_process_run("p-1", callback={"url": url, "secret": "s3cret"})
+    with pytest.raises(RobocorpConfigError, match="uses plain http://"):
+        hook.create_webhook(url, ["process_run.completed"], "p-1")
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/robocorp", "http://127.0.0.1:8080/cb", "http://localhost/x",
+                                 "http://[::1]:9/x"])
+def test_https_and_loopback_callback_urls_are_accepted(url) -> None:
+    from airflow_provider_robocorp.hooks.robocorp import build_callback
+
+    assert build_callback({"url": url, "secret": "s3cret"})["url"] == url
