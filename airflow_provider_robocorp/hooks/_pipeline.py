@@ -198,6 +198,22 @@ def _check_extras(extras: Mapping[str, Any], conn_id: str) -> None:
         )
 
 
+def check_file_name(value: Any, argument: str, method: str) -> str:
+    """A work item file name Control Room and robots can use as is: no path parts, no control
+    characters, not empty (checked before anything is created)."""
+    if not isinstance(value, str) or not value.strip():
+        raise RobocorpConfigError(f"{method}(): {argument} must be a non-empty file name, got {value!r}.")
+    bad = sorted({ch for ch in value if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127})
+    if bad or value in (".", "..") or value.strip() != value:
+        why = (f"contains {', '.join(repr(c) for c in bad)}" if bad
+               else "is a path part" if value in (".", "..") else "starts or ends with white space")
+        raise RobocorpConfigError(
+            f"{method}(): {argument} {value!r} {why}; give a plain file name like 'invoice-001.csv' "
+            "(a {name: path} dict sets the name of each file)."
+        )
+    return value
+
+
 def _extra(extras: Mapping[str, Any], name: str) -> Any:
     """An extra by its plain name, or by the ``extra__robocorp__`` name older forms wrote."""
     value = extras.get(name)

@@ -43,6 +43,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     NO_BODY,
     ApiRequest,
     ConnectionSettings,
+    check_file_name,
     check_id,
     encode_json,
     is_loopback,
@@ -542,7 +543,7 @@ class RobocorpHook(BaseHook):
         m = "create_work_item_file"
         if isinstance(file_size, bool) or not isinstance(file_size, int) or file_size < 0:
             raise RobocorpConfigError(f"{m}(): file_size must be a whole number of bytes ≥ 0, got {file_size!r}.")
-        body = {"file_name": _check_str(file_name, "file_name", m), "file_size": file_size}
+        body = {"file_name": check_file_name(file_name, "file_name", m), "file_size": file_size}
         return self._call(m, json_body=body, work_item_id=work_item_id)
 
     def update_work_item_payload(self, work_item_id: str, payload: Any) -> dict[str, Any]:
@@ -845,7 +846,7 @@ class RobocorpHook(BaseHook):
         every ``form_data`` field plus the ``file`` part to the pre-signed URL. Returns the
         ``upload`` description."""
         file = _readable_file(file_path, "upload_work_item_file")
-        name = _check_str(file_name or file.name, "file_name", "upload_work_item_file")
+        name = check_file_name(file_name or file.name, "file_name", "upload_work_item_file")
         answer = self.create_work_item_file(work_item_id, name, file.stat().st_size)
         upload = answer.get("upload") or {}
         if not upload.get("url"):

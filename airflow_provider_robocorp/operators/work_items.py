@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks._endpoints import BATCH_OPERATIONS, WORK_ITEM_STATES
-from airflow_provider_robocorp.hooks._pipeline import check_id, encode_json
+from airflow_provider_robocorp.hooks._pipeline import check_file_name, check_id, encode_json
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ def checked_files(files: FilesArgument | None) -> list[tuple[str, Path]]:
         raise RobocorpConfigError(f"files must be a path, a list of paths or a {{name: path}} dict, got {files!r}.")
     seen: set[str] = set()
     for name, path in pairs:
-        if not name.strip():
-            raise RobocorpConfigError(f"files: empty file name for {str(path)!r}.")
+        check_file_name(name, f"the file name for {str(path)!r}", "files")
         if name in seen:
             raise RobocorpConfigError(f"files: the file name {name!r} is used twice; give unique names with a dict.")
         seen.add(name)

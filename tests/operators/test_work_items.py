@@ -53,7 +53,12 @@ def test_files_can_be_renamed_with_a_mapping(robocorp_emulator, invoice):
         ({"payload": {"when": {1, 2}}}, "not JSON-serialisable"),
         ({"files": ["/nonexistent/invoice.pdf"]}, "does not exist"),
         ({"files": "{{ missing }}"}, "does not exist"),
-        ({"files": {"": "x"}}, "empty file name"),
+        ({"files": {"": "x"}}, "must be a non-empty file name"),
+        ({"files": {"../invoice.csv": __file__}}, r"contains '/'; give a plain file name"),
+        ({"files": {"a\\b.csv": __file__}}, r"contains '\\\\'"),
+        ({"files": {"..": __file__}}, "is a path part"),
+        ({"files": {"line\nbreak.csv": __file__}}, r"contains '\\n'"),
+        ({"files": {" padded.csv": __file__}}, "white space"),
         ({"process_id": ""}, "process_id must be a non-empty string"),
     ],
 )
