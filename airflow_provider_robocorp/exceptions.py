@@ -122,6 +122,11 @@ def _rebuild_transport_error(cls: type[RobocorpTransportError], *args: Any) -> R
     return cls(message, method=method, path=path, reached_server=reached_server)
 
 
+class RobocorpTLSError(RobocorpTransportError):
+    """The TLS handshake failed (untrusted certificate, host name mismatch, ...): nothing was sent,
+    and retrying cannot help, so it is never retried. The message names the cause and the fix."""
+
+
 class RobocorpRequestMayHaveBeenAppliedError(RobocorpTransportError):
     """A request that creates something lost its answer after it was sent.
 

@@ -37,6 +37,7 @@ from airflow_provider_robocorp.exceptions import (
     RobocorpRateLimitError,
     RobocorpRequestMayHaveBeenAppliedError,
     RobocorpServerError,
+    RobocorpTLSError,
     RobocorpTransportError,
 )
 from airflow_provider_robocorp.hooks._endpoints import ENDPOINTS, Endpoint
@@ -573,6 +574,34 @@ def raise_for_response(request: ApiRequest, response: ApiResponse, *, conn_id: s
     raise api_error(request, response, conn_id=conn_id)
 
 
+_TLS_CAUSES = (
+    ("hostname mismatch", "the certificate is not valid for this host name (hostname mismatch)"),
+    ("ip address mismatch", "the certificate is not valid for this address (hostname mismatch: IP address)"),
+    ("doesn't match", "the certificate is not valid for this host name (hostname mismatch)"),
+    ("self-signed certificate", "certificate verify failed: self-signed certificate"),
+    ("self signed certificate", "certificate verify failed: self-signed certificate"),
+    ("unable to get local issuer certificate", "certificate verify failed: unable to get local issuer certificate "
+                                               "(the issuing CA is not trusted)"),
+    ("certificate has expired", "certificate verify failed: the certificate has expired"),
+    ("certificate_verify_failed", "certificate verify failed"),
+    ("certificate verify failed", "certificate verify failed"),
+    ("wrong_version_number", "the server did not answer with TLS (wrong version number: is it plain http?)"),
+)
+
+
+def tls_error(request: ApiRequest, raw: str, *, conn_id: str) -> RobocorpTLSError:
+    """A TLS failure, with its cause picked from known phrases (the raw text may hold the URL and
+    its query, so it is never copied) and the fix."""
+    text = raw.lower()
+    cause = next((said for phrase, said in _TLS_CAUSES if phrase in text), "the TLS handshake failed")
+    return RobocorpTLSError(
+        f"TLS error: {cause}. Not retried. If Control Room is reached through a TLS-inspecting proxy or a "
+        f"private CA, set the extra 'verify' of connection '{conn_id}' to the path of a CA bundle that "
+        "trusts it (verify=false turns checking off: only for testing)",
+        method=request.method, path=request.path, reached_server=False,
+    )
+
+
 def transport_error(request: ApiRequest, detail: str, *, reached_server: bool | None) -> RobocorpTransportError:
     """Translate a network failure; a lost answer to a creating request is flagged, never retried."""
     if reached_server is False:
@@ -620,7 +649,7 @@ class RetryPolicy:
             if exc.status in (429, 503):
                 return True
             return request.idempotent and exc.status in (500, 502, 504)
-        if isinstance(exc, RobocorpRequestMayHaveBeenAppliedError):
+        if isinstance(exc, RobocorpRequestMayHaveBeenAppliedError | RobocorpTLSError):
             return False
         if isinstance(exc, RobocorpTransportError):
             return exc.reached_server is False or request.idempotent

@@ -32,6 +32,7 @@ from airflow_provider_robocorp.hooks._pipeline import (
     next_page,
     page_data,
     raise_for_response,
+    tls_error,
     transport_error,
 )
 
@@ -58,6 +59,28 @@ def _policy(settings: ConnectionSettings) -> RetryPolicy:
         backoff_initial=settings.backoff_initial,
         backoff_max=settings.backoff_max,
     )
+
+
+def _exception_text(exc: BaseException) -> str:
+    """The exception's text and its causes' (to spot a TLS failure; never shown as is)."""
+    parts, seen = [], 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        parts.append(f"{type(current).__name__} {current}")
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return " | ".join(parts)
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    for _ in range(5):
+        if current is None:
+            return False
+        if isinstance(current, ssl.SSLError | ssl.CertificateError):
+            return True
+        current = current.__cause__ or current.__context__
+    text = _exception_text(exc).lower()
+    return "certificate" in text or "[ssl" in text
 
 
 def _never_connected(exc: requests.RequestException) -> bool:
@@ -134,6 +157,8 @@ class SyncTransport:
                 stream=request.stream,
                 allow_redirects=False,
             )
+        except requests.exceptions.SSLError as exc:
+            failure = tls_error(request, str(exc), conn_id=self.settings.conn_id)
         except requests.exceptions.ReadTimeout:
             failure = transport_error(
                 request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
@@ -260,7 +285,10 @@ class AsyncTransport:
                 request.method, request.url, params=request.params, content=request.body, headers=headers
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            failure = transport_error(request, type(exc).__name__, reached_server=False)
+            if _is_tls_failure(exc):
+                failure = tls_error(request, _exception_text(exc), conn_id=self.settings.conn_id)
+            else:
+                failure = transport_error(request, type(exc).__name__, reached_server=False)
         except httpx.ReadTimeout:
             failure = transport_error(
                 request, f"no answer within {self.settings.timeout:g} s (read timeout)", reached_server=True
