@@ -14,11 +14,13 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import requests
 import requests.adapters
 import tenacity
+import urllib3.exceptions
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import PoolKey
 
@@ -106,6 +108,8 @@ def _split_page(
         return data, None, err
 
 
+#: Bytes per write of a streamed download.
+DOWNLOAD_BLOCK_SIZE = 1 << 20
 #: Bytes read from a file body and sent per socket write (http.client's default is 8-16 KiB,
 #: which caps a streamed 1 GiB upload at about half of curl's speed on loopback).
 UPLOAD_BLOCK_SIZE = 1 << 20
@@ -213,6 +217,37 @@ class SyncTransport:
         response = self._send_retrying(replace(request, stream=True))
         assert isinstance(response, requests.Response)
         return response
+
+    def download(self, request: ApiRequest, target: Path | None) -> bytes | str:
+        """GET a body whole (``target`` None: return the bytes) or into ``target`` via a ``.part``
+        file renamed at the end. A body cut off mid-way is fetched again from the start, within
+        the retry policy; no ``.part`` file is ever left behind."""
+        partial = None if target is None else target.with_name(target.name + ".part")
+        failure = ""
+        for attempt in range(self.policy.max_retries + 1):
+            if attempt:
+                delay = self.policy.wait_seconds(attempt, None)
+                self.policy.log_retry(request, None, attempt, delay)
+                time.sleep(delay)
+            response = self.open_stream(request)
+            try:
+                if partial is None:
+                    return response.content
+                with partial.open("wb") as out:
+                    for chunk in response.iter_content(DOWNLOAD_BLOCK_SIZE):
+                        out.write(chunk)
+                partial.replace(target)  # type: ignore[arg-type]
+                return str(target)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                failure = type(exc).__name__
+            finally:
+                response.close()
+                if partial is not None:
+                    partial.unlink(missing_ok=True)
+        raise RobocorpTransportError(
+            f"the download was cut off before its end {self.policy.max_retries + 1} time(s) ({failure}); "
+            "nothing was written", method=request.method, path=request.path, reached_server=True,
+        )
 
     def pages(self, request: ApiRequest) -> Iterator[list[Any]]:
         """Yield each page's ``data`` list; nothing of a page is kept once the next is requested."""

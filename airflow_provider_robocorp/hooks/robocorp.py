@@ -66,7 +66,6 @@ TERMINAL_PROCESS_RUN_STATES = frozenset({"completed", "unresolved"})
 #: The API's limit for inline (base64) asset uploads: "under 5 MB" read as decimal megabytes, so
 #: content is inlined only when it fits under either reading.
 INLINE_UPLOAD_LIMIT = 5_000_000
-_CHUNK = 1024 * 1024
 
 
 def _check_choice(value: Any, allowed: Sequence[str], argument: str, method: str) -> None:
@@ -817,20 +816,16 @@ class RobocorpHook(BaseHook):
 
     def download_presigned(self, url: str, dest_path: str | os.PathLike[str] | None = None) -> bytes | str:
         """GET a pre-signed URL (asset, work item file, artifact) without the API key."""
-        request = ApiRequest(method="GET", url=_check_url(url, "url", "download"), auth=False)
-        response = self._transport.open_stream(request)
-        try:
-            if dest_path is None:
-                return response.content
+        target = None
+        if dest_path is not None:
             target = Path(dest_path)
-            partial = target.with_name(target.name + ".part")
-            with partial.open("wb") as out:
-                for chunk in response.iter_content(_CHUNK):
-                    out.write(chunk)
-            partial.replace(target)
-            return str(target)
-        finally:
-            response.close()
+            if target.is_dir():
+                raise RobocorpConfigError(f"download: dest_path {str(target)!r} is a directory; give the path of the "
+                                          "file to write (e.g. its name inside that directory).")
+            if not target.parent.is_dir():
+                raise RobocorpConfigError(f"download: the directory of dest_path {str(target)!r} does not exist.")
+        request = ApiRequest(method="GET", url=_check_url(url, "url", "download"), auth=False)
+        return self._transport.download(request, target)
 
     def put_presigned(self, url: str, content: Path | bytes, content_type: str) -> None:
         """PUT bytes or a file to a pre-signed upload URL, streamed, with ``Content-Length``."""

@@ -47,7 +47,7 @@ class FakeClock:
 @dataclass
 class Reply:
     """One scripted answer. ``action``: ``None`` (answer), ``"hang"`` (never answer),
-    ``"close"`` (drop the connection without an answer)."""
+    ``"close"`` (drop the connection without an answer), ``"short"`` (half the body, then drop)."""
 
     status: int = 200
     json: Any = None
@@ -120,6 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if reply.action == "short":  # promise the whole body, send half of it, drop the connection
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
