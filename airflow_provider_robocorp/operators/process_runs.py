@@ -43,11 +43,18 @@ def _as_list(value: Any) -> Any:
     return list(value)
 
 
-def _needs_rendering(value: Any) -> bool:
-    """True for a Jinja string or an XComArg: only known at run time."""
+def _needs_rendering(value: Any, depth: int = 0) -> bool:
+    """True for a Jinja string or an XComArg, also inside lists and dicts (``[a.output, b.output]``,
+    which Airflow renders item by item): only known at run time."""
     if isinstance(value, str):
         return "{{" in value
-    return value is not None and not isinstance(value, list | tuple | dict)
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    if isinstance(value, list | tuple) and depth < 50:
+        return any(_needs_rendering(item, depth + 1) for item in value)
+    if isinstance(value, dict) and depth < 50:
+        return any(_needs_rendering(item, depth + 1) for item in (*value.keys(), *value.values()))
+    return True
 
 
 class StartProcessRunOperator(ResumableJobMixin, BaseOperator):

@@ -318,3 +318,25 @@ def test_stop_operator(robocorp_emulator):
     assert op.execute(context()) == run_id  # already ended: nothing to stop, not an error
     item = robocorp_emulator.state()["work_items"][0]
     assert item["exception"]["message"] == "maintenance window"
+
+
+def test_xcom_args_inside_lists_and_dicts_are_accepted_at_parse_time():
+    """``work_item_ids=[a.output, b.output]`` and payloads holding an XComArg are rendered by Airflow
+    item by item at run time: parse time must not refuse them (static values are still checked)."""
+    from airflow.sdk import DAG, task
+
+    from airflow_provider_robocorp.exceptions import RobocorpConfigError
+    from airflow_provider_robocorp.operators import StartProcessRunOperator
+
+    with DAG(dag_id="xcom_in_lists", schedule=None):
+        @task
+        def one() -> str:
+            return "wi-1"
+
+        a, b = one(), one()
+        op = StartProcessRunOperator(task_id="ids", process_id="p", work_item_ids=[a, b])
+        StartProcessRunOperator(task_id="payloads", process_id="p", payloads=[{"n": 1, "ref": a}, {"n": 2}])
+        StartProcessRunOperator(task_id="cb", process_id="p", callback={"url": "{{ var.value.cb }}", "secret": "s"})
+        with pytest.raises(RobocorpConfigError, match="every item of work_item_ids"):
+            StartProcessRunOperator(task_id="static", process_id="p", work_item_ids=["wi-1", ""])
+    assert op.upstream_task_ids == {a.operator.task_id, b.operator.task_id}
