@@ -389,6 +389,8 @@ class ConnectionSettings:
     ) -> ApiRequest:
         """Describe a call of ``endpoint_name``; validates ids and the body before anything is sent."""
         endpoint = ENDPOINTS[endpoint_name]
+        if not endpoint.idempotent:
+            _refuse_unrendered(endpoint_name, path_params or {}, json_body)
         values = {"workspace_id": self.workspace_id}
         for name, value in (path_params or {}).items():
             values[name] = check_id(value, name, endpoint_name, asset_name=name == "asset_id")
@@ -410,6 +412,42 @@ class ConnectionSettings:
             idempotent=endpoint.idempotent,
             endpoint=endpoint,
             auth=auth,
+        )
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def unrendered_template(value: Any, where: str, depth: int = 0) -> str | None:
+    """The place (``payloads[0].invoice``) of the first string still holding a Jinja expression."""
+    if isinstance(value, str):
+        return where if _JINJA.search(value) else None
+    if depth > 64:
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unrendered_template(key, f"{where} key", depth + 1) or unrendered_template(
+                item, f"{where}.{key}" if where else str(key), depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if found := unrendered_template(item, f"{where}[{index}]", depth + 1):
+                return found
+    return None
+
+
+def _refuse_unrendered(endpoint_name: str, path_params: Mapping[str, Any], json_body: Any) -> None:
+    """A creating call must not send ``{{ params.x }}`` to Control Room (it would create a process run,
+    work item or asset named after the template text)."""
+    found = next((name for name, value in path_params.items() if unrendered_template(value, name)), None)
+    if found is None and json_body is not NO_BODY:
+        found = unrendered_template(json_body, "body")
+    if found:
+        raise RobocorpConfigError(
+            f"{endpoint_name}(): {found} was not rendered: it still holds a Jinja template ('{{{{ ... }}}}'). "
+            "Pass it in a templated field of the operator (see its template_fields) and check the expression "
+            "(e.g. that the param or XCom it names exists); nothing was sent."
         )
 
 

@@ -54,7 +54,7 @@ def _needs_rendering(value: Any, depth: int = 0) -> bool:
         return any(_needs_rendering(item, depth + 1) for item in value)
     if isinstance(value, dict) and depth < 50:
         return any(_needs_rendering(item, depth + 1) for item in (*value.keys(), *value.values()))
-    return True
+    return callable(getattr(value, "resolve", None))  # XComArg & co. (Airflow's ResolveMixin)
 
 
 class StartProcessRunOperator(ResumableJobMixin, BaseOperator):

@@ -185,3 +185,29 @@ def test_https_and_loopback_callback_urls_are_accepted(url) -> None:
     from airflow_provider_robocorp.hooks.robocorp import build_callback
 
     assert build_callback({"url": url, "secret": "s3cret"})["url"] == url
+
+
+@pytest.mark.parametrize(("call", "where"), [
+    (lambda h: h.start_process_run("{{ params.proc }}"), "process_id"),
+    (lambda h: h.start_process_run("p-1", payloads=[{"n": 1}, {"invoice": "{{ ti.xcom_pull('x') }}"}]),
+     r"body.payloads\[1\].invoice"),
+    (lambda h: h.start_process_run("p-1", work_item_ids=["{{ task_instance.xcom_pull() }}"]), r"work_item_ids\[0\]"),
+    (lambda h: h.create_work_item("p-1", {"customer": {"name": "{% if x %}a{% endif %}"}}), "payload.customer.name"),
+    (lambda h: h.create_asset("{{ ds }}-report"), "body.name"),
+    (lambda h: h.create_webhook("https://x.example/{{ var.value.path }}", ["process_run.completed"], "p-1"),
+     "body.endpoint"),
+    (lambda h: h.start_process_run("p-1", callback={"url": "https://x.example/cb", "secret": "{{ conn.x.password }}"}),
+     "callback.secret"),
+])
+def test_unrendered_templates_are_refused_in_creating_calls(hook: RobocorpHook, requests_mock, call, where) -> None:
+    with pytest.raises(RobocorpConfigError, match=f"{where} was not rendered") as err:
+        call(hook)
+    assert "nothing was sent" in str(err.value)
+    assert requests_mock.call_count == 0
+
+
+def test_rendered_values_and_lone_braces_pass(hook: RobocorpHook, requests_mock) -> None:
+    requests_mock.post("https://cloud.robocorp.com/api/v1/workspaces/ws-123/processes/p-1/process-runs",
+                       json={"id": "r-1"})
+    hook.start_process_run("p-1", payloads=[{"text": "a { b } c", "json": "{\"k\": 1}", "braces": "{{"}])
+    assert requests_mock.call_count == 1
