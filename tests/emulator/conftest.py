@@ -67,6 +67,9 @@ class Api:
 
 @pytest.fixture
 def emu(robocorp_emulator: EmulatorServer) -> EmulatorServer:
+    """The emulator with its clock frozen: emulated time moves only by ``advance`` (so a busy machine
+    cannot move a run on between two assertions)."""
+    robocorp_emulator.set_speed(0)
     return robocorp_emulator
 
 

@@ -191,7 +191,8 @@ def test_fixture_resets_state_between_tests_part_1(emu: Any) -> None:
     emu.set_speed(0)
 
 
-def test_fixture_resets_state_between_tests_part_2(emu: Any) -> None:
+def test_fixture_resets_state_between_tests_part_2(robocorp_emulator: Any) -> None:
+    emu = robocorp_emulator  # the plugin's own fixture: state reset and the configured speed
     assert [a["name"] for a in emu.state()["assets"]] == ["emulator-settings"]
     assert emu.state()["faults"] == [] and emu.backend.clock.speed == 1.0
 

@@ -405,6 +405,7 @@ def test_workers_are_busy_while_running(api: Api, frozen: Any) -> None:
 def test_runs_progress_in_real_time_without_advance(api: Api, emu: Any) -> None:
     import time
 
+    emu.set_speed(1.0)  # this one is about real time (every other emulator test freezes the clock)
     run_id = start_run(api, "proc-report")
     deadline = time.monotonic() + 5
     while api.call("get_process_run", process_run_id=run_id)["state"] != "completed":

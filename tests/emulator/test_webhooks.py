@@ -95,10 +95,11 @@ def create_hook(api: Api, url: str, events: list[str], process_id: str = "proc-i
     )
 
 
-def test_webhook_deliveries_are_signed_and_describe_the_run(api: Api, receiver: Receiver) -> None:
+def test_webhook_deliveries_are_signed_and_describe_the_run(api: Api, emu: Any, receiver: Receiver) -> None:
     hook = create_hook(api, receiver.url(), ["process_run.started", "process_run.completed"])
     create_hook(api, receiver.url("/other-process"), ["process_run.started"], process_id="proc-report")
     run_id = start_run(api, "proc-invoices", {"type": "with_payloads", "payloads": [{"n": 1}]})
+    emu.advance(1)  # the clock is frozen: started, then completed
     started, completed = receiver.wait_for(2)
     events = [verify(started, hook["secret"]), verify(completed, hook["secret"])]
     assert [e["event"] for e in events] == ["process_run.started", "process_run.completed"]
