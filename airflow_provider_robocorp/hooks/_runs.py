@@ -69,7 +69,7 @@ class ProgressTracker:
     count starts only when the credit covers what the last count cost, at most once every
     ``count_every`` seconds (or at once on a state change), and never for ``new`` or an unknown
     state. ``count_final=False`` (the trigger) never counts at a final state either: the outcome
-    is reported at once, with the last counts. A run of N work items so costs on average at most
+    is reported at once, without counts. A run of N work items so costs on average at most
     ``1 + request_budget`` requests per poll, however large N is.
     """
 
@@ -114,7 +114,8 @@ class ProgressTracker:
         """A progress line if the state or the work item counts changed since the last call."""
         if counts is not None:
             self.counted(state, counts, requests)
-        counts = self._counts
+        # Counts taken in another state (before the run ended, say) would mislead: shown only fresh.
+        counts = self._counts if self._counted and self._counted[0] == state else None
         shown = (counts.get("done", 0), counts.get("failed", 0), counts.get("total", 0)) if counts else ()
         snapshot = (state, *shown)
         if snapshot == self.last:
@@ -123,8 +124,6 @@ class ProgressTracker:
         line = f"Process run {self.process_run_id} is {state}"
         if shown:
             line += f"; work items: {shown[0]} done, {shown[1]} failed, {shown[2]} total"
-            if self._counted and self._counted[0] != state:
-                line += " (as last counted)"
         return line
 
 
