@@ -9,6 +9,7 @@ catches up every 50 ms so webhooks and callbacks go out without anyone polling.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import zipfile
 from collections import deque
@@ -48,6 +49,7 @@ T = TypeVar("T")
 INLINE_DATA_LIMIT = 5 * 1024 * 1024
 """Asset upload ``data`` (base64) must be smaller than this; larger payloads use ``upload_url``."""
 MAX_UPLOAD_SIZE = 5 * 1024**3
+log = logging.getLogger(__name__)
 TICK_SECONDS = 0.05
 REQUEST_LOG_SIZE = 10_000
 
@@ -105,6 +107,10 @@ class BackendCore:
             self.state = State()
             self.engine = RunEngine(self.state, self.processes, self.blobs, self._notify)
             self._seed()
+        self.dispatcher.ensure_running()
+        if self._ticker is not None and not self._ticker.is_alive():  # a reset restores a working emulator
+            self._ticker = None
+            self.start()
 
     def now(self) -> float:
         return self.clock.now()
@@ -192,9 +198,12 @@ class BackendCore:
 
     def _tick(self) -> None:
         while not self._stopping.wait(TICK_SECONDS):
-            with self._lock:
-                if self.state.active_runs or self._pending_uploads:
-                    self._catch_up(self.clock.now())
+            try:
+                with self._lock:
+                    if self.state.active_runs or self._pending_uploads:
+                        self._catch_up(self.clock.now())
+            except Exception:  # one bad run or delivery must not stop time for every other one
+                log.exception("Emulator ticker: moving runs on failed; carrying on")
 
     def _seed(self) -> None:
         now = self.clock.now()

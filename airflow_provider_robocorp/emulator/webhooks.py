@@ -12,6 +12,7 @@ import heapq
 import hmac
 import itertools
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -23,6 +24,8 @@ from typing import Any
 SIGNATURE_HEADER = "x-rc-signature"
 MAX_BACKOFF_SECONDS = 30.0
 
+
+log = logging.getLogger(__name__)
 
 def sign(secret: str, body: bytes) -> str:
     """``x-rc-signature`` of ``body``."""
@@ -128,6 +131,14 @@ class WebhookDispatcher:
                 self._cond.wait(min(remaining, 0.05))
         return True
 
+    def ensure_running(self) -> None:
+        """Start the delivery thread again if it ever ended (``reset`` calls this)."""
+        with self._cond:
+            if self._closed or self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._work, name="robocorp-emulator-webhooks", daemon=True)
+            self._thread.start()
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -148,6 +159,12 @@ class WebhookDispatcher:
                 self._in_flight += 1
             try:
                 self._attempt(delivery)
+            except Exception as exc:  # never let one delivery end the dispatcher for the process's life
+                log.exception("Emulator webhook delivery to %s failed unexpectedly", delivery.url)
+                with self._cond:
+                    delivery.attempts += 1
+                    delivery.gave_up = True
+                    delivery.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 with self._cond:
                     self._in_flight -= 1
