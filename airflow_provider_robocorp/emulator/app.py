@@ -13,6 +13,7 @@ from .control import control_routes
 from .files import file_routes
 from .middleware import EmulatorMiddleware
 from .models import EmulatorBackend
+from .pages import page_routes
 from .responses import ENDPOINTS, JsonResponse, make_endpoint
 
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -57,5 +58,6 @@ def create_app(backend: EmulatorBackend) -> FastAPI:
         )
     app.router.routes.extend(file_routes())
     app.router.routes.extend(control_routes())
+    app.router.routes.extend(page_routes())
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
