@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .server import EmulatorServer
 
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.host.startswith("127."):
+        print(f"robocorp-emulator: warning: listening on {args.host} makes the emulator reachable from other "
+              "machines; it has no real authentication and its /_emulator control routes none at all. Use it "
+              "only on a network you trust.", file=sys.stderr, flush=True)
+
     server = EmulatorServer(
         config, host=args.host, port=args.port, speed=args.speed, log_level=args.log_level
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,7 +49,8 @@ async def health(request: Request) -> Response:
 
 
 async def state(request: Request) -> Response:
-    return JsonResponse(_backend(request).snapshot())
+    secrets = request.query_params.get("secrets", "").lower() in ("1", "true", "yes")
+    return JsonResponse(_backend(request).snapshot(with_secrets=secrets))
 
 
 async def reset(request: Request) -> Response:
@@ -123,7 +125,47 @@ async def webhook_deliveries(request: Request) -> Response:
     return JsonResponse({"deliveries": _backend(request).webhook_deliveries()})
 
 
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def _cross_site(request: Request) -> str | None:
+    """Why a control request looks like it came from a web page on another site (or ``None``).
+
+    The control routes have no auth, so a page a developer visits must not be able to reset the
+    emulator or inject faults: browsers send ``Origin`` / ``Sec-Fetch-Site`` on such requests, and a
+    form post cannot send ``application/json``."""
+    if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+        return "a cross-site browser request"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        host = urlsplit(origin).hostname or ""
+        if host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+            return f"a request from origin {origin!r}"
+    if request.method != "GET":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if int(request.headers.get("content-length") or 0) > 0 and content_type != "application/json":
+            return f"a {content_type or 'untyped'} body (control requests send application/json)"
+    return None
+
+
+def _guarded(handler: Any) -> Any:
+    async def guarded(request: Request) -> Response:
+        why = _cross_site(request)
+        if why is not None:
+            return JsonResponse({"error": {"code": "forbidden", "message": f"Refused {why}: the /_emulator "
+                                           "control routes only take requests from this machine's tools."}},
+                                status_code=403)
+        return await handler(request)
+
+    return guarded
+
+
 def control_routes() -> list[Route]:
+    routes = _control_routes()
+    return [Route(r.path, _guarded(r.endpoint), methods=sorted(r.methods or ())) for r in routes]
+
+
+def _control_routes() -> list[Route]:
     p = CONTROL_PREFIX
     return [
         Route(p + "/health", health, methods=["GET"]),

@@ -33,8 +33,9 @@ __all__ = ["EmulatorBackend", "JSON", "Page"]
 class EmulatorBackend(AssetsMixin, DirectoryMixin):
     """State and behaviour of one emulated Control Room workspace."""
 
-    def snapshot(self) -> JSON:
-        """Everything the emulator holds, for ``GET /_emulator/state``."""
+    def snapshot(self, with_secrets: bool = False) -> JSON:
+        """Everything the emulator holds, for ``GET /_emulator/state`` (webhook signing secrets only
+        when asked: ``?secrets=true``)."""
         with self._synced():
             st = self.state
             items = [
@@ -95,7 +96,7 @@ class EmulatorBackend(AssetsMixin, DirectoryMixin):
                     for p in st.packages.values()
                 ],
                 "assistants": [ser.assistant(a) for a in st.assistants.values()],
-                "webhooks": [ser.webhook(w) for w in st.webhooks.values()],
+                "webhooks": [ser.webhook(w, with_secret=with_secrets) for w in st.webhooks.values()],
                 "workers": [self._worker_json(w) for w in st.workers.values()],
                 "worker_groups": [
                     {**ser.worker_group(g), "worker_ids": list(g.worker_ids)}

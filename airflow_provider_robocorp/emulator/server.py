@@ -131,7 +131,10 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """Where a client on this machine reaches it (a wildcard bind is reached on loopback, which
+        the provider accepts over plain http)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -190,5 +193,5 @@ class EmulatorServer:
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         return self.backend.webhook_deliveries()
 
-    def state(self) -> dict[str, Any]:
-        return self.backend.snapshot()
+    def state(self, *, with_secrets: bool = False) -> dict[str, Any]:
+        return self.backend.snapshot(with_secrets=with_secrets)
