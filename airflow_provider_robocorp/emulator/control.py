@@ -128,6 +128,10 @@ async def webhook_deliveries(request: Request) -> Response:
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
+def _is_loopback_name(host: str) -> bool:
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
 def _cross_site(request: Request) -> str | None:
     """Why a control request looks like it came from a web page on another site (or ``None``).
 
@@ -136,10 +140,14 @@ def _cross_site(request: Request) -> str | None:
     form post cannot send ``application/json``."""
     if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
         return "a cross-site browser request"
+    bind = str(getattr(request.app.state, "bind_host", "127.0.0.1"))
+    if _is_loopback_name(bind):  # bound to loopback: only loopback names may reach it (DNS rebinding)
+        host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
+        if host and not _is_loopback_name(host):
+            return f"a request for host {host!r}"
     origin = request.headers.get("origin")
     if origin is not None:
-        host = urlsplit(origin).hostname or ""
-        if host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+        if not _is_loopback_name(urlsplit(origin).hostname or ""):
             return f"a request from origin {origin!r}"
     if request.method != "GET":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

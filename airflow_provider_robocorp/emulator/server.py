@@ -66,8 +66,10 @@ class EmulatorServer:
             raise
         sock.listen(2048)
         self.port = sock.getsockname()[1]
+        app = create_app(backend)
+        app.state.bind_host = self.host  # the control routes' DNS-rebinding check reads it
         config = uvicorn.Config(
-            create_app(backend),
+            app,
             http="httptools" if importlib.util.find_spec("httptools") else "h11",
             loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
             log_level=self.log_level,

@@ -125,3 +125,10 @@ def test_the_cli_warns_when_listening_beyond_loopback() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_control_routes_refuse_a_rebound_host_name(emu: Any) -> None:
+    """A page on evil.example whose name resolves to 127.0.0.1 sends ``Host: evil.example``."""
+    refused = requests.post(f"{emu.url}/_emulator/reset", headers={"Host": "evil.example"}, timeout=10)
+    assert refused.status_code == 403 and "host 'evil.example'" in refused.json()["error"]["message"]
+    assert requests.get(f"{emu.url}/_emulator/health", headers={"Host": "localhost:1"}, timeout=10).ok
