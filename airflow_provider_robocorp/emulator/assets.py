@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
+import re
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +20,8 @@ from .entities import (
 )
 from .errors import BadRequest, Conflict, NotFound
 from .runs import new_id
+
+_CONTENT_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?")
 
 
 class AssetsMixin(BackendCore):
@@ -61,6 +64,8 @@ class AssetsMixin(BackendCore):
             asset = self._asset(asset_ref)
             if not content_type.strip():
                 raise BadRequest("content_type must not be empty")
+            if not _CONTENT_TYPE.fullmatch(content_type):
+                raise BadRequest("content_type must be a media type like 'text/csv' (printable ASCII, no line breaks)")
             upload = AssetUpload(new_id(), asset.id, content_type, now)
             if data is None:
                 self.state.asset_uploads[upload.id] = upload

@@ -86,7 +86,7 @@ class Call:
         if cursor:
             try:
                 offset = int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
                 raise BadRequest("Invalid pagination cursor") from None
             if offset < 0:
                 raise BadRequest("Invalid pagination cursor")

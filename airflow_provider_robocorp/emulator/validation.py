@@ -139,9 +139,39 @@ def parse_json(raw: bytes, *, allow_empty: bool = False) -> Any:
             return None
         raise BadRequest("A JSON request body is required")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}") from exc
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # also a 5,000-digit integer (Python's int limit)
+        raise BadRequest(f"The request body is not valid JSON: {str(exc)[:200]}") from None
+    _check_json_value(value)
+    return value
+
+
+#: Deepest nesting a request body may have (the API's documents are a few levels deep).
+MAX_JSON_DEPTH = 64
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_json_value(value: Any) -> None:
+    """No lone UTF-16 surrogates (they could be stored, but never sent back as UTF-8) and no
+    nesting deeper than :data:`MAX_JSON_DEPTH`; iterative, so no input can exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                raise BadRequest("The request body holds a lone UTF-16 surrogate (not valid Unicode text)")
+        elif isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def validate(name: str, body: Any) -> Any:

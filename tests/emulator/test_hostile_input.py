@@ -1,0 +1,60 @@
+"""No input may produce a 500, a hang or a poisoned state: each is a 4xx JSON error and the
+emulator keeps serving (found by fuzzing the emulator from the official OpenAPI spec)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import Api
+
+KEY = {"Authorization": "RC-WSKEY emulator-api-key", "Content-Type": "application/json"}
+
+
+def _post(emu: Any, path: str, raw: bytes | str) -> requests.Response:
+    return requests.post(f"{emu.api_url}workspaces/{emu.workspace_id}/{path}", data=raw, headers=KEY, timeout=10)
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    ('{"name": "\\ud800 lone"}', "lone UTF-16 surrogate"),
+    ('{"name": "ok", "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper"),
+    ('{"name": "ok", "n": ' + "9" * 5000 + "}", "not valid JSON"),
+    ('{"name": "ok", "n": NaN}', "not valid JSON"),
+    ('{"name": "ok", "n": Infinity}', "not valid JSON"),
+    ('{"name": "ok", "n": -Infinity}', "not valid JSON"),
+])
+def test_hostile_json_bodies_are_400s_and_nothing_is_stored(api: Api, emu: Any, raw: str, says: str) -> None:
+    before = [a["name"] for a in emu.state()["assets"]]
+    answer = _post(emu, "assets", raw)
+    assert answer.status_code == 400 and says in answer.json()["error"]["message"]
+    assert [a["name"] for a in emu.state()["assets"]] == before
+    assert api.call("list_assets")["data"]  # still serving, every answer still encodable
+
+
+@pytest.mark.parametrize("cursor", [
+    base64.urlsafe_b64encode(b'{"offset": 1e999}').decode(),
+    base64.urlsafe_b64encode(b'{"offset": ' + b"[" * 3000 + b"]" * 3000 + b"}").decode(),
+    base64.urlsafe_b64encode(b'{"offset": "x"}').decode(),
+    "%%%not-base64",
+])
+def test_hostile_cursors_are_400s(emu: Any, cursor: str) -> None:
+    answer = requests.get(f"{emu.api_url}workspaces/{emu.workspace_id}/assets", params={"cursor": cursor},
+                          headers=KEY, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"]["message"] == "Invalid pagination cursor"
+
+
+@pytest.mark.parametrize("content_type", ["text/csv\r\nX-Injected: 1", "text/csvé", "csv", "text/ csv", ""])
+def test_a_content_type_that_cannot_be_a_header_is_refused(api: Api, emu: Any, content_type: str) -> None:
+    asset = api.call("create_asset", json={"name": "report"})
+    answer = _post(emu, f"assets/{asset['id']}/uploads", f'{{"content_type": {json_str(content_type)}}}')
+    assert answer.status_code == 400
+    assert api.call("get_asset", asset_id=asset["id"])["payload"]["type"] == "empty"
+
+
+def json_str(value: str) -> str:
+    import json
+
+    return json.dumps(value)
