@@ -149,6 +149,8 @@ class BackendCore:
         scheme, _, key = header.partition(" ")
         if scheme != "RC-WSKEY" or not key.strip():
             raise Unauthorized("Authorization header must be 'RC-WSKEY <API key>'")
+        if key.strip().upper().startswith("RC-WSKEY"):  # a client bug must not hide behind leniency
+            raise Unauthorized("Authorization header has the 'RC-WSKEY' prefix twice; send 'RC-WSKEY <API key>'")
         return self.key_for_token(key.strip())
 
     def key_for_token(self, token: str | None) -> ApiKeySpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from .validation import parse_json, validate
 JSON = dict[str, Any]
 API_PREFIX = "/api/v1"
 DEFAULT_PAGE_SIZE = 100
+#: Largest JSON request body accepted (413 beyond); env ROBOCORP_EMULATOR_MAX_JSON_BYTES overrides it.
+MAX_JSON_BODY_BYTES = int(os.environ.get("ROBOCORP_EMULATOR_MAX_JSON_BYTES") or 10_000_000)
 MAX_PAGE_SIZE = 1000
 
 
@@ -67,7 +70,16 @@ class Call:
         return f"{url.scheme}://{url.netloc}"
 
     async def body(self, schema: str, *, allow_empty: bool = False) -> Any:
-        return validate(schema, parse_json(await self.request.body(), allow_empty=allow_empty))
+        limit = MAX_JSON_BODY_BYTES
+        declared = self.request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
+            raise ApiError(f"The JSON request body is larger than {limit} bytes", code="payload_too_large",
+                           status=413)
+        raw = await self.request.body()
+        if len(raw) > limit:  # a chunked body has no Content-Length
+            raise ApiError(f"The JSON request body is larger than {limit} bytes", code="payload_too_large",
+                           status=413)
+        return validate(schema, parse_json(raw, allow_empty=allow_empty))
 
     def window(self) -> tuple[int, int]:
         """``(offset, limit)`` from the ``cursor`` and ``limit`` query parameters."""

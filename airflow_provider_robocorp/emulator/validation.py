@@ -41,9 +41,8 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "start_process_run": {
+    "start_process_run": {  # unknown fields are ignored, as on every other endpoint
         "type": ["object", "null"],
-        "additionalProperties": False,
         "properties": {
             "type": {"enum": ["with_payloads", "with_work_item_ids", "with_inputs"]},
             "payloads": {"type": "array"},

@@ -58,3 +58,28 @@ def json_str(value: str) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_a_doubled_key_prefix_is_refused(emu: Any) -> None:
+    url = f"{emu.api_url}workspaces/{emu.workspace_id}"
+    doubled = requests.get(url, headers={"Authorization": "RC-WSKEY RC-WSKEY emulator-api-key"}, timeout=10)
+    assert doubled.status_code == 401 and "prefix twice" in doubled.json()["error"]["message"]
+    assert requests.get(url, headers={"Authorization": "RC-WSKEY emulator-api-key"}, timeout=10).ok
+
+
+def test_unknown_fields_are_ignored_on_start_process_run(api: Api, emu: Any) -> None:
+    answer = _post(emu, "processes/proc-report/process-runs", '{"priority": "high", "type": "with_inputs"}')
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_json_body_over_the_limit_is_a_413(api: Api, emu: Any, monkeypatch) -> None:
+    from airflow_provider_robocorp.emulator import responses
+
+    monkeypatch.setattr(responses, "MAX_JSON_BODY_BYTES", 1000)
+    big = '{"name": "' + "x" * 2000 + '"}'
+    answer = _post(emu, "assets", big)
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "payload_too_large"
+    chunked = requests.post(f"{emu.api_url}workspaces/{emu.workspace_id}/assets", headers=KEY, timeout=10,
+                            data=iter([big[:1000].encode(), big[1000:].encode()]))
+    assert chunked.status_code == 413
+    assert "x" * 2000 not in str(emu.state()["assets"]) and api.call("list_assets")["data"]
