@@ -236,12 +236,17 @@ def test_kill_stops_the_run(load_dag, robocorp_emulator, monkeypatch, capfd):
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # a stray signal must not end pytest
 
     def kill_when_waiting() -> None:
-        for _ in range(200):
+        # Kill only once the task has polled its run twice after starting it: it is then surely in
+        # its poll loop, under the task runner's handler (no wall-clock guess, so a busy machine
+        # cannot make the signal arrive before the run id is known).
+        for _ in range(2400):
             runs = robocorp_emulator.state()["process_runs"]
-            if runs and runs[0]["state"] == "in_progress":
-                time.sleep(0.3)  # the task is now in its poll loop, under the task runner's handler
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+            if runs:
+                polls = [r for r in robocorp_emulator.requests_log()
+                         if r.get("method") == "GET" and r.get("path", "").endswith(f"/process-runs/{runs[0]['id']}")]
+                if len(polls) >= 2:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_when_waiting, daemon=True)
