@@ -33,8 +33,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"No such API path: {request.method} {request.url.path}"
     else:
         message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names only the first matching route's methods
+        methods = _allowed_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+            message = f"Method {request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
     body = {"error": {"code": _ERROR_CODES.get(exc.status_code, "error"), "message": message}}
-    return JsonResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return JsonResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    from starlette.routing import Match
+
+    scope = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches({**scope, "method": next(iter(route_methods))})[0] == Match.FULL:
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 def create_app(backend: EmulatorBackend) -> FastAPI:

@@ -83,3 +83,11 @@ def test_a_json_body_over_the_limit_is_a_413(api: Api, emu: Any, monkeypatch) ->
                             data=iter([big[:1000].encode(), big[1000:].encode()]))
     assert chunked.status_code == 413
     assert "x" * 2000 not in str(emu.state()["assets"]) and api.call("list_assets")["data"]
+
+
+def test_a_405_lists_every_allowed_method(emu: Any) -> None:
+    url = f"{emu.api_url}workspaces/{emu.workspace_id}/assets"  # GET (list) and POST (create)
+    answer = requests.put(url, headers=KEY, timeout=10)
+    assert answer.status_code == 405
+    assert set(answer.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert answer.json()["error"]["code"] == "method_not_allowed"
