@@ -161,14 +161,19 @@ def check_id(value: Any, argument: str, method: str, *, asset_name: bool = False
             raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} is not a valid asset name lookup "
                                       "(the name after 'name:' must be non-empty, without control characters).")
         return value
-    if value in (".", ".."):
-        raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} is not an id (it would change which URL "
+    problem = _id_problem(value)
+    if problem:
+        raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} {problem} (it would change which URL "
                                   f"is called); {_ID_FIX}.")
-    bad = sorted({ch for ch in value if ch in "/?#\\" or ord(ch) < 32 or ord(ch) == 127})
-    if bad:
-        raise RobocorpConfigError(f"{method}(): '{argument}'={value!r} contains {', '.join(repr(c) for c in bad)}, "
-                                  f"which an id cannot hold (it would change which URL is called); {_ID_FIX}.")
     return value
+
+
+def _id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be one URL path segment (``None`` when it can)."""
+    if value in (".", ".."):
+        return "is not an id"
+    bad = sorted({ch for ch in value if ch in "/?#\\" or ord(ch) < 32 or ord(ch) == 127})
+    return f"contains {', '.join(repr(c) for c in bad)}, which an id cannot hold" if bad else None
 
 
 def positive_seconds(value: Any, name: str) -> float:
@@ -333,7 +338,7 @@ class ConnectionSettings:
                 f"Connection '{conn_id}' has no Workspace ID. Put it in the connection's Login (shown as "
                 "'Workspace ID') or pass RobocorpHook(workspace_id=...)."
             )
-        if (workspace in (".", "..") or any(ch in "/?#\\" or ch.isspace() or ord(ch) < 32 for ch in workspace)):
+        if any(ch.isspace() for ch in workspace) or _id_problem(workspace):
             raise RobocorpConfigError(
                 f"Connection '{conn_id}': Workspace ID {workspace!r} is not a valid id; put the workspace id "
                 "exactly as Control Room shows it in the connection's Login."

@@ -25,7 +25,7 @@ from airflow_provider_robocorp.hooks.robocorp import (
     build_start_body,
 )
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
-from airflow_provider_robocorp.triggers._events import check_event
+from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -199,7 +199,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             return
         if self.deferrable:
             self.defer(
-                trigger=_process_run_trigger()(
+                trigger=process_run_trigger()(
                     process_run_id=run_id,
                     robocorp_conn_id=self.robocorp_conn_id,
                     poll_interval=self.poll_interval,
@@ -361,10 +361,3 @@ class StopProcessRunOperator(BaseOperator):
         else:
             self.log.info("Stop of process run %s accepted.", self.process_run_id)
         return self.process_run_id
-
-
-def _process_run_trigger() -> type[Any]:
-    """ProcessRunTrigger, imported only when a task defers (it pulls in ``airflow.triggers.base``)."""
-    from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
-
-    return ProcessRunTrigger

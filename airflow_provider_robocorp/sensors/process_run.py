@@ -21,7 +21,7 @@ from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import TERMINAL_PROCESS_RUN_STATES, RobocorpHook
 from airflow_provider_robocorp.links import PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
-from airflow_provider_robocorp.triggers._events import check_event
+from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -94,7 +94,7 @@ class ProcessRunSensor(BaseSensorOperator):
                 raise AirflowSkipException(str(err)) from err
             raise
         self.defer(
-            trigger=_process_run_trigger()(
+            trigger=process_run_trigger()(
                 process_run_id=self.process_run_id,
                 robocorp_conn_id=self.robocorp_conn_id,
                 poll_interval=self.poke_interval,
@@ -150,10 +150,3 @@ class ProcessRunSensor(BaseSensorOperator):
     def _fail_unresolved(self) -> NoReturn:
         message = log_unresolved(self.hook, self.log, self.process_run_id, self._url, self.max_failed_items)
         raise AirflowFailException(message)
-
-
-def _process_run_trigger() -> type[Any]:
-    """ProcessRunTrigger, imported only when a task defers (it pulls in ``airflow.triggers.base``)."""
-    from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
-
-    return ProcessRunTrigger

@@ -39,3 +39,10 @@ def check_event(event: Any) -> dict[str, Any]:
     ):
         raise RobocorpError(f"Malformed event from ProcessRunTrigger, failing rather than guessing: {str(event)[:300]}")
     return event
+
+
+def process_run_trigger() -> type[Any]:
+    """ProcessRunTrigger, imported only when a task defers (it pulls in ``airflow.triggers.base``)."""
+    from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
+
+    return ProcessRunTrigger
