@@ -79,7 +79,7 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "create_work_item": {
         "type": "object",
-        "required": ["process"],
+        "required": ["process", "payload"],  # the document: ``payload: JSON | null``
         "properties": {"process": _REF, "payload": {}},
     },
     "create_work_item_file": {
@@ -90,7 +90,11 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
             "file_size": {"type": "integer", "minimum": 0},
         },
     },
-    "update_work_item_payload": {"type": "object", "required": ["payload"], "properties": {"payload": {}}},
+    "update_work_item_payload": {  # the document: ``payload: JSON`` (no null)
+        "type": "object",
+        "required": ["payload"],
+        "properties": {"payload": {"not": {"type": "null"}}},
+    },
     "batch_work_items": {
         "type": "object",
         "required": ["batch_operation", "work_item_ids"],
@@ -101,7 +105,7 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "create_task_package": {
         "type": "object",
-        "required": ["name"],
+        "required": ["name", "type"],
         "properties": {"name": _STRING, "type": {"const": "zip"}},
     },
     "create_webhook": {

@@ -546,7 +546,12 @@ class RobocorpHook(BaseHook):
         return self._call(m, json_body=body, work_item_id=work_item_id)
 
     def update_work_item_payload(self, work_item_id: str, payload: Any) -> dict[str, Any]:
-        """Update work item payload."""
+        """Update work item payload (any JSON value but ``null``: the API document types it ``JSON``)."""
+        if payload is None:
+            raise RobocorpConfigError(
+                "update_work_item_payload(): payload=None is not allowed (the API takes a JSON value, not null); "
+                "pass {} for an empty payload. Nothing was sent."
+            )
         return self._call("update_work_item_payload", json_body={"payload": payload}, work_item_id=work_item_id)
 
     def batch_work_items(self, operation: str, work_item_ids: Sequence[str]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ BODIES: dict[str, Any] = {
     "start_process_run": {"type": "with_payloads", "payloads": [{}]},
     "start_process_run_for_integration": {"hello": "world"},
     "stop_process_run": {"set_remaining_work_items_as_done": False, "terminate_ongoing_activity_runs": True},
-    "create_task_package": {"name": "pkg"},
+    "create_task_package": {"name": "pkg", "type": "zip"},
     "create_webhook": {
         "endpoint": "http://127.0.0.1:9/hook",
         "enabled_events": ["process_run.completed"],
@@ -407,7 +407,7 @@ def test_required_query_parameters_are_400_when_missing(api: Api) -> None:
 def test_conflicts_are_409(api: Api, emu: Any) -> None:
     api.call("create_asset", json={"name": "dup"})
     api.call("create_asset", json={"name": "dup"}, expect=409)
-    api.call("create_task_package", json={"name": "Emulator robot"}, expect=409)
+    api.call("create_task_package", json={"name": "Emulator robot", "type": "zip"}, expect=409)
     api.call(
         "create_assistant",
         json={"name": "Invoice helper", "task": {"name": "Process invoices", "package_id": "pkg-emulator"}},

@@ -91,3 +91,21 @@ def test_a_405_lists_every_allowed_method(emu: Any) -> None:
     assert answer.status_code == 405
     assert set(answer.headers["Allow"].split(", ")) >= {"GET", "POST"}
     assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(("path", "raw", "says"), [
+    ("task-packages", '{"name": "pkg"}', "'type' is a required property"),
+    ("work-items", '{"process": {"id": "proc-invoices"}}', "'payload' is a required property"),
+])
+def test_required_fields_of_the_document_are_enforced(emu: Any, path: str, raw: str, says: str) -> None:
+    before = emu.state()
+    answer = _post(emu, path, raw)
+    assert answer.status_code == 400 and says in answer.json()["error"]["message"]
+    assert emu.state() == before
+
+
+def test_a_null_payload_is_refused_where_the_document_says_json(api: Api, emu: Any) -> None:
+    item = api.call("create_work_item", json={"process": {"id": "proc-invoices"}, "payload": None})  # JSON | null
+    answer = _post(emu, f"work-items/{item['id']}/payload", '{"payload": null}')
+    assert answer.status_code == 400 and "payload" in answer.json()["error"]["message"]
+    assert _post(emu, f"work-items/{item['id']}/payload", '{"payload": {"a": 1}}').json() == {"payload": {"a": 1}}

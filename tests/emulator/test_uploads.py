@@ -340,7 +340,7 @@ def robot_zip(tasks: list[str]) -> bytes:
 
 
 def test_task_package_upload_and_download(api: Api) -> None:
-    package = api.call("create_task_package", json={"name": "Invoice robot"})
+    package = api.call("create_task_package", json={"name": "Invoice robot", "type": "zip"})
     assert package["download"] is None and package["tasks"] == []
     fetched = api.call("get_task_package", task_package_id=package["id"])
     bundle = robot_zip(["Read invoices", "Book invoices"])

@@ -211,3 +211,9 @@ def test_rendered_values_and_lone_braces_pass(hook: RobocorpHook, requests_mock)
                        json={"id": "r-1"})
     hook.start_process_run("p-1", payloads=[{"text": "a { b } c", "json": "{\"k\": 1}", "braces": "{{"}])
     assert requests_mock.call_count == 1
+
+
+def test_a_null_payload_update_is_refused_locally(hook: RobocorpHook, requests_mock) -> None:
+    with pytest.raises(RobocorpConfigError, match=r"payload=None is not allowed .* pass \{\} for an empty payload"):
+        hook.update_work_item_payload("wi-1", None)
+    assert requests_mock.call_count == 0
