@@ -48,7 +48,24 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Robocorp Control Room",
-                "python-modules": ["airflow_provider_robocorp.triggers.process_run"],
+                "python-modules": [
+                    "airflow_provider_robocorp.triggers.process_run",
+                    "airflow_provider_robocorp.triggers.process_run_events",
+                ],
+            }
+        ],
+        "asset-uris": [
+            {
+                "schemes": ["robocorp"],
+                "handler": "airflow_provider_robocorp.assets.normalize_uri",
+                "factory": "airflow_provider_robocorp.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_robocorp.assets.to_openlineage_dataset",
+            }
+        ],
+        "plugins": [
+            {
+                "name": "robocorp_webhooks",
+                "plugin-class": "airflow_provider_robocorp.plugins.webhooks.RobocorpWebhookPlugin",
             }
         ],
         "extra-links": ["airflow_provider_robocorp.links.ControlRoomProcessRunLink"],

@@ -923,6 +923,17 @@ class RobocorpHook(BaseHook):
         body = _stop_body(set_remaining_work_items_as_done, terminate_ongoing_activity_runs, reason)
         return await self._acall("stop_process_run", json_body=body, process_run_id=process_run_id)
 
+    def alist_process_runs(
+        self, process_id: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Async List process runs (newest first), lazily: one page in memory."""
+        m = "list_process_runs"
+        if process_id is not None:
+            _check_str(process_id, "process_id", m)
+        if state is not None:
+            _check_choice(state, PROCESS_RUN_STATES, "state", m)
+        return self._alist(m, params={"process_id": process_id, "state": state, "limit": _check_limit(limit, m)})
+
     def alist_work_items(
         self, process_id: str | None = None, process_run_id: str | None = None, state: str | None = None,
         limit: int | None = None,
