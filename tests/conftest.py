@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,3 +20,10 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 # Never reach a real Control Room from tests: the default connection points at nothing usable.
 os.environ.pop("AIRFLOW_CONN_ROBOCORP_DEFAULT", None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """``airflow db migrate`` on the session's SQLite DB (AIRFLOW_HOME is set by tests/conftest.py)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ), check=True,
+                   capture_output=True, timeout=180)

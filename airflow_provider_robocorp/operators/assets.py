@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_robocorp.assets import robocorp_asset_uri
 from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,6 +42,9 @@ class AssetUploadOperator(BaseOperator):
     :param timeout: how long to wait for the upload to complete.
     :param robocorp_conn_id: Airflow connection of type ``robocorp``.
     :param workspace_id: overrides the connection's Workspace ID. Templated.
+    :param emit_asset_events: when the upload completes, record an asset event for
+        ``robocorp://<workspace_id>/assets/<asset_name>`` (extra: asset id, upload id, content
+        type, size), so DAGs scheduled on that asset run. ``False`` turns it off.
     """
 
     template_fields: Sequence[str] = ("asset_name", "file_path", "data", "content_type", "workspace_id")
@@ -58,9 +63,13 @@ class AssetUploadOperator(BaseOperator):
         timeout: float | timedelta = 600.0,
         robocorp_conn_id: str = RobocorpHook.default_conn_name,
         workspace_id: str | None = None,
+        emit_asset_events: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.emit_asset_events = emit_asset_events
+        if emit_asset_events:
+            self.outlets = [*self.outlets, outlet_alias(robocorp_conn_id)]
         if (file_path is None) == (data is None):
             raise RobocorpConfigError("AssetUploadOperator: pass exactly one of file_path or data.")
         self.asset_name = asset_name
@@ -101,8 +110,15 @@ class AssetUploadOperator(BaseOperator):
             timeout=self.timeout,
         )
         asset_id = str(result["asset"]["id"])
+        upload = result["upload"]
         self.log.info("Uploaded %s to asset %r (%s); upload %s is %s.", content_type, self.asset_name, asset_id,
-                      result["upload"].get("id"), result["upload"].get("status"))
+                      upload.get("id"), upload.get("status"))
+        if self.emit_asset_events and upload.get("status") == "completed":
+            size = Path(self.file_path).stat().st_size if self.file_path is not None else len(
+                data.encode() if isinstance(data, str) else data or b"")
+            emit(context, outlet_alias(self.robocorp_conn_id), robocorp_asset_uri(hook.workspace_id, self.asset_name),
+                 {"asset_id": asset_id, "asset_name": self.asset_name, "upload_id": upload.get("id"),
+                  "content_type": content_type, "size": size}, self.log)
         return asset_id
 
 

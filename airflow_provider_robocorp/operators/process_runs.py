@@ -24,7 +24,9 @@ from airflow_provider_robocorp.hooks.robocorp import (
     RobocorpHook,
     build_start_body,
 )
+from airflow_provider_robocorp.assets import process_uri
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
+from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
 from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
 
 if TYPE_CHECKING:
@@ -89,6 +91,9 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     :param durable: (Airflow 3.3+) remember the run id across tries, so a retry after a worker crash
         re-attaches to the run instead of starting another one.
+    :param emit_asset_events: when the run completes, record an asset event for
+        ``robocorp://<workspace_id>/processes/<process_id>`` (extra: run id, state, work item
+        counts, output count), so DAGs scheduled on that asset run. ``False`` turns it off.
     """
 
     template_fields: Sequence[str] = ("process_id", "payloads", "work_item_ids", "callback", "workspace_id")
@@ -116,9 +121,13 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         max_failed_items: int = 10,
         robocorp_conn_id: str = RobocorpHook.default_conn_name,
         workspace_id: str | None = None,
+        emit_asset_events: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.emit_asset_events = emit_asset_events
+        if emit_asset_events:
+            self.outlets = [*self.outlets, outlet_alias(robocorp_conn_id)]
         self.process_id = process_id
         self.payloads = payloads
         self.work_item_ids = work_item_ids
@@ -299,6 +308,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             raise ProcessRunFailedError(f"Process run {run_id} ended in unexpected state {state!r}.")
         else:
             self.log.info("Process run %s completed.", run_id)
+        outputs: list[dict[str, Any]] | None = None
         if self.push_outputs:
             outputs = [
                 {"id": o.get("id"), "payload": o.get("payload"), "files": [f.get("name") for f in o.get("files") or []]}
@@ -308,7 +318,20 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             if ti is not None:
                 ti.xcom_push(key=OUTPUTS_KEY, value=outputs)
             self.log.info("Process run %s produced %d output work item(s).", run_id, len(outputs))
+        if self.emit_asset_events and state == "completed":
+            self._emit_run_event(context, run_id, state, outputs)
         return run_id
+
+    def _emit_run_event(self, context: Context, run_id: str, state: str, outputs: list[Any] | None) -> None:
+        extra: dict[str, Any] = {"process_run_id": run_id, "process_id": self.process_id, "state": state}
+        try:
+            extra["work_items"] = self.hook.work_item_counts(run_id)
+            extra["outputs"] = len(outputs) if outputs is not None else sum(
+                1 for _ in self.hook.list_process_run_outputs(run_id))
+        except RobocorpError as err:  # the run completed: counts are a courtesy, not a condition
+            self.log.warning("Could not count the work items / outputs of process run %s: %s", run_id, err)
+        emit(context, outlet_alias(self.robocorp_conn_id), process_uri(self.hook.workspace_id, self.process_id),
+             extra, self.log)
 
 
 class StopProcessRunOperator(BaseOperator):

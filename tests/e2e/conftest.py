@@ -17,13 +17,6 @@ FAST_POLL = 0.2
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """``airflow db migrate`` on the session's SQLite DB (AIRFLOW_HOME is set by tests/conftest.py)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ), check=True,
-                   capture_output=True, timeout=180)
-
-
-@pytest.fixture(scope="session")
 def example_dags(airflow_db: None) -> dict[str, Any]:
     """Every DAG of ``example_dags/``, parsed the way the DAG processor does."""
     try:
