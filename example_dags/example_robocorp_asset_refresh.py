@@ -5,17 +5,24 @@
 ``read_back_settings`` downloads the stored content; ``run_report`` starts ``proc-report`` with its
 default work item and waits for it on the worker (sync mode, stopped after 30 minutes).
 
+The upload records an asset event on ``robocorp://<workspace_id>/assets/invoice-settings``, so the
+second DAG, ``example_robocorp_settings_changed``, is scheduled by Airflow whenever the settings
+change. The workspace id is read from ``ROBOCORP_WORKSPACE_ID`` (DAG parsing never reads a
+connection); it defaults to the emulator's.
+
 Needs the connection ``robocorp_default`` and a process ``proc-report``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, task
 
+from airflow_provider_robocorp.assets import control_room_asset
 from airflow_provider_robocorp.operators import (
     AssetDownloadOperator,
     AssetUploadOperator,
@@ -23,6 +30,7 @@ from airflow_provider_robocorp.operators import (
 )
 
 ASSET = "invoice-settings"
+WORKSPACE_ID = os.environ.get("ROBOCORP_WORKSPACE_ID", "ws-emulator")
 
 with DAG(
     dag_id="example_robocorp_asset_refresh",
@@ -61,3 +69,24 @@ with DAG(
 
     upload_settings >> read_back_settings
     check_settings(read_back_settings.output, settings) >> run_report
+
+
+with DAG(
+    dag_id="example_robocorp_settings_changed",
+    description="Runs whenever the Control Room asset invoice-settings is updated from Airflow",
+    schedule=[control_room_asset(WORKSPACE_ID, ASSET)],
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    tags=["example", "robocorp"],
+) as settings_changed:
+
+    @task
+    def announce_settings(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+        """What changed: the upload's asset id, upload id, content type and size."""
+        changes = [dict(event.extra) for events in (triggering_asset_events or {}).values() for event in events]
+        for change in changes:
+            print(f"Asset {change.get('asset_name')} changed: upload {change.get('upload_id')}, "
+                  f"{change.get('size')} bytes of {change.get('content_type')}")
+        return changes
+
+    announce_settings()

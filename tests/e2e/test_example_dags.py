@@ -263,3 +263,48 @@ def test_kill_stops_the_run(load_dag, robocorp_emulator, monkeypatch, capfd):
     assert run["state"] == "unresolved"
     assert len(posts(robocorp_emulator, "/stop")) == 1
     assert f"Stopped process run {run['id']} because the task was killed." in logs
+
+
+def asset_events(uri: str) -> list[dict[str, Any]]:
+    """The ``extra`` of every asset event recorded for ``uri``, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return [dict(e.extra) for e in session.scalars(
+            select(AssetEvent).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == uri).order_by(AssetEvent.id))]
+
+
+def test_completed_runs_and_uploads_emit_asset_events(load_dag, robocorp_emulator, capfd):
+    settings_uri = "robocorp://ws-emulator/assets/invoice-settings"
+    report_uri = "robocorp://ws-emulator/processes/proc-report"
+    before = len(asset_events(settings_uri)), len(asset_events(report_uri))
+
+    dag_run = load_dag("example_robocorp_asset_refresh").test()
+
+    assert dag_run.state == "success", states(dag_run)
+    uploads, runs = asset_events(settings_uri)[before[0]:], asset_events(report_uri)[before[1]:]
+    (asset,) = robocorp_emulator.state()["assets"][-1:]
+    assert len(uploads) == 1 and uploads[0]["asset_name"] == "invoice-settings"
+    assert uploads[0]["content_type"] == "application/json" and uploads[0]["size"] > 0
+    assert uploads[0]["upload_id"] and uploads[0]["asset_id"] == xcoms(dag_run)[("upload_settings", "return_value")]
+    (run,) = robocorp_emulator.state()["process_runs"]
+    assert runs == [{"process_run_id": run["id"], "process_id": "proc-report", "state": "completed",
+                     "work_items": runs[0]["work_items"], "outputs": runs[0]["outputs"]}]
+    assert runs[0]["work_items"]["done"] >= 1 and isinstance(runs[0]["outputs"], int)
+    assert asset["name"] == "invoice-settings"  # (the scheduler running the second DAG: tests/deployment)
+
+
+def test_no_asset_event_when_turned_off_or_the_run_failed(load_dag, robocorp_emulator, capfd):
+    from airflow_provider_robocorp.operators import StartProcessRunOperator
+
+    off = StartProcessRunOperator(task_id="t", process_id="proc-report", emit_asset_events=False)
+    assert off.outlets == []
+    invoices_uri = "robocorp://ws-emulator/processes/proc-invoices"
+    before = len(asset_events(invoices_uri))
+    invoices = [{"invoice": "INV-003", "file": "invoice-003.csv", "fail": True, "reason": "Supplier unknown"}]
+    dag_run = load_dag("example_robocorp_pipeline").test(run_conf={"invoices": invoices})
+    assert dag_run.state == "failed"
+    assert asset_events(invoices_uri)[before:] == []
