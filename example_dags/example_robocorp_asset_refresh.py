@@ -63,7 +63,7 @@ with DAG(
         task_id="run_report",
         process_id="proc-report",
         deferrable=False,
-        poll_interval=30,
+        poll_interval=float(os.environ.get("ROBOCORP_POLL_SECONDS", "30")),  # seconds between status checks
         timeout=timedelta(minutes=30),
     )
 

@@ -13,6 +13,7 @@ Needs the connection ``robocorp_default`` (e.g. ``robocorp-emulator`` and its pr
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ with DAG(
         process_id=PROCESS_ID,
         work_item_ids=work_items.output,
         deferrable=True,
-        poll_interval=30,
+        poll_interval=float(os.environ.get("ROBOCORP_POLL_SECONDS", "30")),  # seconds between status checks
         timeout=timedelta(hours=2),
         push_outputs=True,
     )
