@@ -62,12 +62,7 @@ def get_provider_info() -> dict[str, Any]:
                 "to_openlineage_converter": "airflow_provider_robocorp.assets.to_openlineage_dataset",
             }
         ],
-        "plugins": [
-            {
-                "name": "robocorp_webhooks",
-                "plugin-class": "airflow_provider_robocorp.plugins.webhooks.RobocorpWebhookPlugin",
-            }
-        ],
+
         "extra-links": ["airflow_provider_robocorp.links.ControlRoomProcessRunLink"],
         "connection-types": [
             {

@@ -43,9 +43,10 @@ with DAG(
 ) as dag:
 
     @task
-    def build_settings(ds: str) -> dict[str, Any]:
-        """The settings the robot should use from today on."""
-        return {"valid_from": ds, "currency": "EUR", "approval_limit": 5000}
+    def build_settings(dag_run: Any = None) -> dict[str, Any]:
+        """The settings the robot should use from this run on (a manual run has no logical date)."""
+        when = dag_run.logical_date or dag_run.run_after
+        return {"valid_from": when.date().isoformat(), "currency": "EUR", "approval_limit": 5000}
 
     settings = build_settings()
 

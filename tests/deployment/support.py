@@ -124,6 +124,7 @@ class Deployment:
             "AIRFLOW_CONN_ROBOCORP_DEFAULT": self.emulator.connection_json(),
             "ROBOCORP_WORKSPACE_ID": self.emulator.workspace_id,
             "ROBOCORP_WATCH_POLL_SECONDS": "1",
+            "ROBOCORP_POLL_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
         })
         self.env = env
@@ -205,9 +206,12 @@ class Deployment:
         return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
 
     def wait_dag_run(self, dag_id: str, run_id: str, timeout: float = 180.0) -> str:
-        return str(wait_for(f"DAG run {dag_id}/{run_id} to finish",
-                            lambda: (s if (s := self.dag_run_state(dag_id, run_id)) in ("success", "failed") else None),
-                            timeout=timeout))
+        state = str(wait_for(f"DAG run {dag_id}/{run_id} to finish",
+                             lambda: (s if (s := self.dag_run_state(dag_id, run_id)) in ("success", "failed") else None),
+                             timeout=timeout))
+        if state != "success":
+            print(self.failure_report(dag_id, run_id))
+        return state
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=50)["dag_runs"])
@@ -219,10 +223,19 @@ class Deployment:
         def reached() -> dict[str, Any] | None:
             ti = self.task_instance(dag_id, run_id, task_id)
             if ti["state"] in ("failed", "upstream_failed") and state not in ("failed", "upstream_failed"):
-                raise AssertionError(f"{task_id} ended {ti['state']}:\n{self.task_log(dag_id, run_id, task_id)[-3000:]}")
+                raise AssertionError(f"{task_id} ended {ti['state']}:\n{self.failure_report(dag_id, run_id)}")
             return ti if ti["state"] == state else None
 
         return dict(wait_for(f"{dag_id}/{run_id}/{task_id} to be {state}", reached, timeout=timeout))
+
+    def failure_report(self, dag_id: str, run_id: str) -> str:
+        """Each task's state, and the log tail of those that failed."""
+        tis = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        lines = [f"{ti['task_id']}[{ti['map_index']}]: {ti['state']}" for ti in tis]
+        for ti in tis:
+            if ti["state"] == "failed" and ti["map_index"] < 0:
+                lines.append(f"--- log of {ti['task_id']} ---\n{self.task_log(dag_id, run_id, ti['task_id'])[-2500:]}")
+        return "\n".join(lines)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
