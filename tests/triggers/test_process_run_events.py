@@ -243,3 +243,58 @@ def test_without_a_state_store_the_watermark_lives_in_memory(emu: Any) -> None:
         await poller.hook.aclose()
 
     run(scenario())
+
+
+def main_listings(emu: Any) -> int:
+    """List process runs calls without a state filter (the watchers' poll; not the first look's)."""
+    return sum(1 for r in emu.requests_log() if r["method"] == "GET" and r["path"].endswith("/process-runs")
+               and "state" not in r["query_keys"])
+
+
+def test_watchers_of_one_workspace_share_one_poll(emu: Any) -> None:
+    """Airflow 3.3's SharedStreamManager (as the triggerer runs it): 20 watchers, one listing a poll."""
+    shared_stream = pytest.importorskip("airflow.triggers.shared_stream", reason="shared streams are Airflow 3.3+")
+    processes = ["proc-invoices", "proc-report", None]
+
+    async def scenario() -> None:
+        manager = shared_stream.SharedStreamManager()
+        triggers = [ProcessRunEventTrigger(process_id=processes[i % 3], poll_interval=0.05) for i in range(20)]
+        stores = [Store() for _ in triggers]
+        events: list[list[dict[str, Any]]] = [[] for _ in triggers]
+        batches = [0]
+
+        async def consume(i: int) -> None:
+            trigger = triggers[i]
+            trigger.asset_state_store = stores[i]
+            stream = manager.subscribe(trigger_id=i, trigger=trigger, key=trigger.shared_stream_key())
+
+            async def counted() -> AsyncIterator[Any]:
+                async for batch in stream:
+                    if i == 0:
+                        batches[0] += 1
+                    yield batch
+
+            async for event in trigger.filter_shared_stream(counted()):
+                events[i].append(event.payload)
+
+        assert len({t.shared_stream_key() for t in triggers}) == 1
+        tasks = [asyncio.get_running_loop().create_task(consume(i)) for i in range(len(triggers))]
+        while not all(s.writes for s in stores):  # every watcher took its first look
+            await asyncio.sleep(0.01)
+        calls_before, batches_before = main_listings(emu), batches[0]
+        run_id = start("proc-report")
+        emu.advance(600)
+        while not all(events[i] for i in range(len(triggers)) if processes[i % 3] != "proc-invoices"):
+            await asyncio.sleep(0.01)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await manager.stop_all()
+        polls = batches[0] - batches_before
+        calls = main_listings(emu) - calls_before
+        assert polls >= 1 and polls <= calls <= polls + 1, (polls, calls)  # one listing per poll, not 20
+        for i, fired in enumerate(events):
+            expected = [] if processes[i % 3] == "proc-invoices" else [run_id]
+            assert [e["process_run_id"] for e in fired] == expected
+
+    run(scenario())
