@@ -71,12 +71,10 @@ def parse_event(body: bytes) -> RunEvent:
         raise WebhookError(f"the body is not JSON ({err})") from None
     if not isinstance(doc, dict):
         raise WebhookError("the body is not a JSON object")
-    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
-    run = data.get("process_run") if isinstance(data.get("process_run"), dict) else {}
-    process = data.get("process") if isinstance(data.get("process"), dict) else {}
-    if not process and isinstance(run.get("process"), dict):
-        process = run["process"]
-    workspace = data.get("workspace") if isinstance(data.get("workspace"), dict) else {}
+    data = _object(doc.get("data"))
+    run = _object(data.get("process_run"))
+    process = _object(data.get("process")) or _object(run.get("process"))
+    workspace = _object(data.get("workspace"))
     fields = {"id": doc.get("id"), "event": doc.get("event"), "data.process_run.id": run.get("id"),
               "data.process.id": process.get("id"), "data.workspace.id": workspace.get("id")}
     missing = [name for name, value in fields.items() if not isinstance(value, str) or not value]
@@ -87,3 +85,7 @@ def parse_event(body: bytes) -> RunEvent:
     timestamp = doc.get("timestamp") if isinstance(doc.get("timestamp"), str) else None
     state = run.get("state") if isinstance(run.get("state"), str) else None
     return RunEvent(doc["id"], doc["event"], timestamp, workspace["id"], process["id"], run["id"], state)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

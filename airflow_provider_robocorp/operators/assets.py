@@ -16,6 +16,7 @@ from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpEr
 from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
+from airflow_provider_robocorp.operators._lineage import openlineage_module
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -70,6 +71,7 @@ class AssetUploadOperator(BaseOperator):
         self.emit_asset_events = emit_asset_events
         if emit_asset_events:
             self.outlets = [*self.outlets, outlet_alias(robocorp_conn_id)]
+        self._done: dict[str, Any] | None = None
         if (file_path is None) == (data is None):
             raise RobocorpConfigError("AssetUploadOperator: pass exactly one of file_path or data.")
         self.asset_name = asset_name
@@ -111,6 +113,7 @@ class AssetUploadOperator(BaseOperator):
         )
         asset_id = str(result["asset"]["id"])
         upload = result["upload"]
+        self._done = {"workspace_id": hook.workspace_id, "asset_id": asset_id, "upload_id": upload.get("id")}
         self.log.info("Uploaded %s to asset %r (%s); upload %s is %s.", content_type, self.asset_name, asset_id,
                       upload.get("id"), upload.get("status"))
         if self.emit_asset_events and upload.get("status") == "completed":
@@ -120,6 +123,16 @@ class AssetUploadOperator(BaseOperator):
                  {"asset_id": asset_id, "asset_name": self.asset_name, "upload_id": upload.get("id"),
                   "content_type": content_type, "size": size}, self.log)
         return asset_id
+
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the local file (if any) in, the Control Room asset out."""
+        ol = openlineage_module()
+        if ol is None or self._done is None:
+            return None
+        return ol.asset_lineage(self._done["workspace_id"], self.asset_name, upload=True,
+                                asset_id=self._done["asset_id"], upload_id=self._done["upload_id"],
+                                local_path=self.file_path)
 
 
 class AssetDownloadOperator(BaseOperator):
@@ -156,10 +169,20 @@ class AssetDownloadOperator(BaseOperator):
         self.dest_path = dest_path
         self.robocorp_conn_id = robocorp_conn_id
         self.workspace_id = workspace_id
+        self._hook: RobocorpHook | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the Control Room asset in, the local file (with ``dest_path``) out."""
+        ol = openlineage_module()
+        if ol is None or self._hook is None:
+            return None
+        name = self.asset_name if self.asset_name is not None else str(self._hook.get_asset(str(self.asset_id))["name"])
+        return ol.asset_lineage(self._hook.workspace_id, name, upload=False, asset_id=self.asset_id,
+                                local_path=self.dest_path)
 
     def execute(self, context: Context) -> str:
         reference = f"name:{self.asset_name}" if self.asset_name is not None else str(self.asset_id)
-        hook = RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
+        hook = self._hook = RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
         if self.dest_path:
             Path(self.dest_path).parent.mkdir(parents=True, exist_ok=True)
             path = str(hook.download_asset(reference, self.dest_path))

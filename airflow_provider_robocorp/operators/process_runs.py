@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseOperator
 
 from airflow_provider_robocorp._compat import AirflowSkipException, ResumableJobMixin, conf
+from airflow_provider_robocorp.assets import process_uri
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
     ProcessRunTimeoutError,
@@ -24,9 +25,9 @@ from airflow_provider_robocorp.hooks.robocorp import (
     RobocorpHook,
     build_start_body,
 )
-from airflow_provider_robocorp.assets import process_uri
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
 from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
+from airflow_provider_robocorp.operators._lineage import openlineage_module
 from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
 
 if TYPE_CHECKING:
@@ -145,6 +146,9 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self.robocorp_conn_id = robocorp_conn_id
         self.workspace_id = workspace_id
         self._run_id: str | None = None
+        self._run_url_value: str | None = None
+        self._final_state: str | None = None
+        self._failure: str | None = None
         self._run_ended = False
         self._finished = False
         self._deadline: float | None = None
@@ -272,7 +276,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         if self._run_id == run_id:
             return
         self._run_id = run_id
-        url = self._run_url(run_id)
+        url = self._run_url_value = self._run_url(run_id)
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key=PROCESS_RUN_ID_KEY, value=run_id)
@@ -299,8 +303,10 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     def _finish(self, context: Context, run_id: str, state: Any) -> str:
         self._run_ended = True
         self._finished = True
+        self._final_state = str(state)
         if state == "unresolved":
             message = log_unresolved(self.hook, self.log, run_id, self._run_url(run_id), self.max_failed_items)
+            self._failure = message
             if self.fail_on_unresolved:
                 raise ProcessRunFailedError(message, process_run={"id": run_id, "state": state})
             self.log.warning("%s", message)
@@ -321,6 +327,24 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         if self.emit_asset_events and state == "completed":
             self._emit_run_event(context, run_id, state, outputs)
         return run_id
+
+    # --- OpenLineage (called by Airflow's OpenLineage listener, when installed) ------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return self._lineage(error=None)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self._lineage(error=self._failure)
+
+    def _lineage(self, error: str | None) -> Any:
+        ol = openlineage_module()
+        if ol is None:
+            return None
+        run_id = self._run_id
+        url = self._run_url_value or (self._run_url(run_id) if run_id else None)
+        ids = (self._arguments or {}).get("work_item_ids")
+        return ol.process_run_lineage(self.hook.workspace_id, self.process_id, run_id=run_id, run_url=url,
+                                      state=self._final_state, work_item_ids=list(ids) if ids else None, error=error)
 
     def _emit_run_event(self, context: Context, run_id: str, state: str, outputs: list[Any] | None) -> None:
         extra: dict[str, Any] = {"process_run_id": run_id, "process_id": self.process_id, "state": state}

@@ -13,6 +13,7 @@ from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpEr
 from airflow_provider_robocorp.hooks._endpoints import BATCH_OPERATIONS, WORK_ITEM_STATES
 from airflow_provider_robocorp.hooks._pipeline import check_file_name, check_id, encode_json
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+from airflow_provider_robocorp.operators._lineage import openlineage_module
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -83,6 +84,7 @@ class CreateWorkItemOperator(BaseOperator):
         self.files = files
         self.robocorp_conn_id = robocorp_conn_id
         self.workspace_id = workspace_id
+        self._created: tuple[str, str, list[str]] | None = None  # (workspace, item id, local files)
 
     def execute(self, context: Context) -> str:
         if not isinstance(self.process_id, str) or not self.process_id.strip():
@@ -91,6 +93,7 @@ class CreateWorkItemOperator(BaseOperator):
         files = checked_files(self.files)
         hook = RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
         item_id = str(hook.create_work_item(self.process_id, self.payload)["id"])
+        self._created = (hook.workspace_id, item_id, [str(path) for _, path in files])
         self.log.info("Created work item %s for process %s.", item_id, self.process_id)
         for name, path in files:
             try:
@@ -103,6 +106,15 @@ class CreateWorkItemOperator(BaseOperator):
                 ) from err
             self.log.info("Attached %s (%d bytes) to work item %s.", name, path.stat().st_size, item_id)
         return item_id
+
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the local files in, the process's work item queue out."""
+        ol = openlineage_module()
+        if ol is None or self._created is None:
+            return None
+        workspace_id, item_id, files = self._created
+        return ol.work_item_lineage(workspace_id, self.process_id, item_id, files)
 
 
 class WorkItemBatchOperator(BaseOperator):

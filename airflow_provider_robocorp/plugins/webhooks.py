@@ -23,7 +23,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_robocorp.assets import process_uri
-from airflow_provider_robocorp.webhooks import SIGNATURE_HEADER, RunEvent, WebhookError, parse_event, verify_signature
+from airflow_provider_robocorp.webhooks import (
+    SIGNATURE_HEADER,
+    RunEvent,
+    WebhookError,
+    parse_event,
+    verify_signature,
+)
 
 log = logging.getLogger(__name__)
 URL_PREFIX = "/robocorp"

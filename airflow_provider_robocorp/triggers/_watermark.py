@@ -38,8 +38,8 @@ def parse_time(value: Any) -> datetime | None:
 
 def compact_run(run: dict[str, Any]) -> dict[str, Any]:
     """The fields of a listed process run that watchers and their events use (JSON only)."""
-    process = run.get("process") if isinstance(run.get("process"), dict) else {}
-    started_by = run.get("started_by") if isinstance(run.get("started_by"), dict) else {}
+    process: dict[str, Any] = run["process"] if isinstance(run.get("process"), dict) else {}
+    started_by: dict[str, Any] = run["started_by"] if isinstance(run.get("started_by"), dict) else {}
     return {
         "id": run.get("id"),
         "state": run.get("state"),

@@ -85,7 +85,11 @@ class Postgres:
 
 
 class Deployment:
-    """The four Airflow components, started with one environment; REST helpers over ``/api/v2``."""
+    """The four Airflow components, started with one environment; REST helpers over ``/api/v2``.
+
+    They run with a working directory outside the checkout: with the checkout on
+    sys.path, its ``*.egg-info`` is a second copy of this distribution, so every entry point plugin
+    is found twice, and Airflow 3.3's task-side plugin loader stops at the first duplicate name."""
 
     def __init__(self, root: Path, emulator: Any) -> None:
         self.root, self.emulator = root, emulator
@@ -129,7 +133,7 @@ class Deployment:
         })
         self.env = env
         migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
-                                 text=True, timeout=300)
+                                 text=True, timeout=300, cwd=self.root)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{(migrate.stdout + migrate.stderr)[-4000:]}")
         for component in COMPONENTS:
@@ -142,7 +146,8 @@ class Deployment:
                 "api-server": ["--host", "127.0.0.1", "--port", str(self.port)], "dag-processor": []}[component]
         log = open(self.root / f"{component}.log", "ab")  # noqa: SIM115 (kept open for the process)
         self.procs[component] = subprocess.Popen([sys.executable, "-m", "airflow", component, *args], env=self.env,
-                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                                 cwd=self.root)  # not the checkout (see the class docstring)
 
     def kill_component(self, component: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(component)
