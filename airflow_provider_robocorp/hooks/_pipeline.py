@@ -585,9 +585,11 @@ def api_error(request: ApiRequest, response: ApiResponse, *, conn_id: str) -> Ro
     hint = None
     endpoint = request.endpoint
     if status == 401:
+        needs = (f"; Control Room also answers 401 to a key without the permission "
+                 f"'{endpoint.permission}' that '{endpoint.title}' needs") if endpoint and endpoint.permission else ""
         hint = (
             f"Check the API key in connection '{conn_id}': it must be a valid, unexpired Control Room "
-            "workspace API key (the RC-WSKEY prefix is optional)"
+            f"workspace API key (the RC-WSKEY prefix is optional){needs}"
         )
     elif status == 403:
         permission = endpoint.permission if endpoint else None

@@ -155,18 +155,23 @@ def format_unresolved(process_run_id: str, report: Mapping[str, Any], url: str |
             for item in items
         )
         more = f"; and {count - len(items)} more" if count > len(items) else ""
-        parts.append(f"{count} work item{'s' if count != 1 else ''} failed: {shown}{more}.")
+        parts.append(_sentence(f"{count} work item{'s' if count != 1 else ''} failed: {shown}{more}"))
     errors = [s for s in report.get("step_runs") or [] if s.get("error_code") or s.get("state") == "failed"]
     if errors:
-        parts.append("Step runs with errors: " + "; ".join(
+        parts.append(_sentence("Step runs with errors: " + "; ".join(
             f"{s.get('name') or s.get('id')} ({s.get('id')}) {s.get('state')}: error {s.get('error_code') or 'unknown'}"
             for s in errors
-        ) + ".")
+        )))
     for problem in report.get("problems") or []:
         parts.append(f"({problem})")
     if url:
         parts.append(f"Control Room: {url}")
     return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending in exactly one period (a message quoted at the end may bring its own)."""
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def console_lines(report: Mapping[str, Any]) -> list[str]:

@@ -48,7 +48,7 @@ class AssetUploadOperator(BaseOperator):
         type, size), so DAGs scheduled on that asset run. ``False`` turns it off.
     """
 
-    template_fields: Sequence[str] = ("asset_name", "file_path", "data", "content_type", "workspace_id")
+    template_fields: Sequence[str] = ("asset_name", "file_path", "data", "content_type", "workspace_id", "robocorp_conn_id")
     ui_color = "#f0e4d2"
 
     def __init__(
@@ -69,8 +69,10 @@ class AssetUploadOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.emit_asset_events = emit_asset_events
+        # the alias is named at parse time (robocorp_conn_id may be a template rendered only later)
+        self._outlet_alias = outlet_alias(robocorp_conn_id)
         if emit_asset_events:
-            self.outlets = [*self.outlets, outlet_alias(robocorp_conn_id)]
+            self.outlets = [*self.outlets, self._outlet_alias]
         self._done: dict[str, Any] | None = None
         if (file_path is None) == (data is None):
             raise RobocorpConfigError("AssetUploadOperator: pass exactly one of file_path or data.")
@@ -119,7 +121,7 @@ class AssetUploadOperator(BaseOperator):
         if self.emit_asset_events and upload.get("status") == "completed":
             size = Path(self.file_path).stat().st_size if self.file_path is not None else len(
                 data.encode() if isinstance(data, str) else data or b"")
-            emit(context, outlet_alias(self.robocorp_conn_id), robocorp_asset_uri(hook.workspace_id, self.asset_name),
+            emit(context, self._outlet_alias, robocorp_asset_uri(hook.workspace_id, self.asset_name),
                  {"asset_id": asset_id, "asset_name": self.asset_name, "upload_id": upload.get("id"),
                   "content_type": content_type, "size": size}, self.log)
         return asset_id
@@ -148,7 +150,7 @@ class AssetDownloadOperator(BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     """
 
-    template_fields: Sequence[str] = ("asset_name", "asset_id", "dest_path", "workspace_id")
+    template_fields: Sequence[str] = ("asset_name", "asset_id", "dest_path", "workspace_id", "robocorp_conn_id")
     ui_color = "#f0e4d2"
 
     def __init__(

@@ -14,6 +14,7 @@ from airflow_provider_robocorp._compat import AirflowSkipException, ResumableJob
 from airflow_provider_robocorp.assets import process_uri
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
+    RobocorpConfigError,
     ProcessRunTimeoutError,
     RobocorpError,
     RobocorpNotFoundError,
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 
 #: XCom key of the run's outputs (with ``push_outputs=True``).
 OUTPUTS_KEY = "outputs"
+#: Where Airflow keeps an operator's extra link (``_link_<link class name>``).
+LINK_XCOM_KEY = f"_link_{ControlRoomProcessRunLink.__name__}"
+#: Task state store key: the process run with which this task last *succeeded* (clear = run again).
+SUCCEEDED_RUN_KEY = "robocorp_succeeded_process_run_id"
 
 
 def _as_list(value: Any) -> Any:
@@ -92,12 +97,15 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     :param durable: (Airflow 3.3+) remember the run id across tries, so a retry after a worker crash
         re-attaches to the run instead of starting another one.
+    :param defer_grace_period: (deferrable) seconds before the trigger's first poll (default 10). Airflow
+        3.3.2 marks a task failed when its trigger fires before the deferring worker has exited; a
+        run that is already over when the task would defer is finished without deferring.
     :param emit_asset_events: when the run completes, record an asset event for
         ``robocorp://<workspace_id>/processes/<process_id>`` (extra: run id, state, work item
         counts, output count), so DAGs scheduled on that asset run. ``False`` turns it off.
     """
 
-    template_fields: Sequence[str] = ("process_id", "payloads", "work_item_ids", "callback", "workspace_id")
+    template_fields: Sequence[str] = ("process_id", "payloads", "work_item_ids", "callback", "workspace_id", "robocorp_conn_id")
     template_fields_renderers = {"payloads": "json", "work_item_ids": "json", "callback": "json"}
     operator_extra_links = (ControlRoomProcessRunLink(),)
     ui_color = "#c6e4ff"
@@ -123,12 +131,17 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         robocorp_conn_id: str = RobocorpHook.default_conn_name,
         workspace_id: str | None = None,
         emit_asset_events: bool = True,
+        defer_grace_period: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.emit_asset_events = emit_asset_events
+        self.defer_grace_period = 0.0 if defer_grace_period == 0 else positive_seconds(
+            defer_grace_period, "defer_grace_period")
+        # the alias is named at parse time (robocorp_conn_id may be a template rendered only later)
+        self._outlet_alias = outlet_alias(robocorp_conn_id)
         if emit_asset_events:
-            self.outlets = [*self.outlets, outlet_alias(robocorp_conn_id)]
+            self.outlets = [*self.outlets, self._outlet_alias]
         self.process_id = process_id
         self.payloads = payloads
         self.work_item_ids = work_item_ids
@@ -161,9 +174,17 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         return RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
 
     def _start_arguments(self) -> dict[str, Any]:
+        ids = self.work_item_ids
+        if isinstance(ids, str) and ids.strip()[:1] in ("[", "("):
+            raise RobocorpConfigError(
+                f"work_item_ids must be a non-empty list of work item ids, or one id; got the text {ids[:80]!r}, "
+                "a list rendered as a string: pass the XComArg itself (create.output) or set "
+                "render_template_as_native_obj=True on the DAG."
+            )
         arguments = {
             "payloads": _as_list(self.payloads),
-            "work_item_ids": _as_list(self.work_item_ids),
+            # one id (e.g. the output of one unmapped CreateWorkItemOperator) is a list of one
+            "work_item_ids": [ids] if isinstance(ids, str) else _as_list(ids),
             "use_input_work_items": bool(self.use_input_work_items),
             "callback": self.callback,
         }
@@ -176,8 +197,29 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self._run_id, self._run_ended, self._finished = None, False, False
         self._arguments = self._start_arguments()  # validate the rendered values before the first request
         self._deadline = time.time() + self.timeout if self.timeout else None
+        self._forget_a_succeeded_run(context)
         self.execute_resumable(context)
+        if not self.wait_for_completion and self._run_id:
+            self._mark_succeeded(context, self._run_id)
         return self._run_id
+
+    def _forget_a_succeeded_run(self, context: Context) -> None:
+        """A try after a *successful* one means the user cleared the task: run the robot again.
+        (A retry after a crash or a failure finds no success mark and re-attaches as before.)"""
+        store = context.get("task_state_store") if self.durable else None
+        if store is None:
+            return
+        prior = store.get(self.external_id_key)
+        if prior and store.get(SUCCEEDED_RUN_KEY) == prior:
+            self.log.info("This task succeeded before with process run %s and was cleared: starting a new run.",
+                          prior)
+            store.delete(self.external_id_key)
+            store.delete(SUCCEEDED_RUN_KEY)
+
+    def _mark_succeeded(self, context: Context, run_id: str) -> None:
+        store = context.get("task_state_store") if self.durable else None
+        if store is not None:
+            store.set(SUCCEEDED_RUN_KEY, run_id)
 
     def submit_job(self, context: Context) -> str:
         answer = self.hook.start_process_run(self.process_id, **(self._arguments or self._start_arguments()))
@@ -211,6 +253,11 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         if not self.wait_for_completion:
             return
         if self.deferrable:
+            state = self.hook.get_process_run(run_id).get("state")  # an ended run needs no triggerer
+            if state in ("completed", "unresolved"):
+                self.log.info("Process run %s is already %s; not deferring.", run_id, state)
+                self._finish(context, run_id, state)
+                return
             self.defer(
                 trigger=process_run_trigger()(
                     process_run_id=run_id,
@@ -219,6 +266,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
                     deadline=self._deadline,
                     stop_on_kill=self.stop_on_kill,
                     workspace_id=self.workspace_id,
+                    first_poll_delay=self.defer_grace_period,
                 ),
                 method_name="execute_complete",
             )
@@ -282,6 +330,9 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             ti.xcom_push(key=PROCESS_RUN_ID_KEY, value=run_id)
             if url:
                 ti.xcom_push(key=PROCESS_RUN_URL_KEY, value=url)
+                # Airflow stores extra links only when a try ends or defers; written now, the
+                # "Control Room" link works while a long synchronous wait is still running.
+                ti.xcom_push(key=LINK_XCOM_KEY, value=url)
         self.log.info("Process run %s in Control Room: %s", run_id, url or "(no link)")
 
     def _log_progress(self, tracker: ProgressTracker, run_id: str, state: Any) -> None:
@@ -326,6 +377,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             self.log.info("Process run %s produced %d output work item(s).", run_id, len(outputs))
         if self.emit_asset_events and state == "completed":
             self._emit_run_event(context, run_id, state, outputs)
+        self._mark_succeeded(context, run_id)
         return run_id
 
     # --- OpenLineage (called by Airflow's OpenLineage listener, when installed) ------------------
@@ -354,7 +406,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
                 1 for _ in self.hook.list_process_run_outputs(run_id))
         except RobocorpError as err:  # the run completed: counts are a courtesy, not a condition
             self.log.warning("Could not count the work items / outputs of process run %s: %s", run_id, err)
-        emit(context, outlet_alias(self.robocorp_conn_id), process_uri(self.hook.workspace_id, self.process_id),
+        emit(context, self._outlet_alias, process_uri(self.hook.workspace_id, self.process_id),
              extra, self.log)
 
 
@@ -369,7 +421,7 @@ class StopProcessRunOperator(BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     """
 
-    template_fields: Sequence[str] = ("process_run_id", "reason", "workspace_id")
+    template_fields: Sequence[str] = ("process_run_id", "reason", "workspace_id", "robocorp_conn_id")
     ui_color = "#ffd9c6"
 
     def __init__(

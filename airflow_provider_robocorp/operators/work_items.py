@@ -64,7 +64,7 @@ class CreateWorkItemOperator(BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     """
 
-    template_fields: Sequence[str] = ("process_id", "payload", "files", "workspace_id")
+    template_fields: Sequence[str] = ("process_id", "payload", "files", "workspace_id", "robocorp_conn_id")
     template_fields_renderers = {"payload": "json"}
     ui_color = "#d8f0d2"
 
@@ -133,7 +133,7 @@ class WorkItemBatchOperator(BaseOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     """
 
-    template_fields: Sequence[str] = ("work_item_ids", "process_run_id", "process_id", "workspace_id")
+    template_fields: Sequence[str] = ("work_item_ids", "process_run_id", "process_id", "workspace_id", "robocorp_conn_id")
     ui_color = "#d8f0d2"
 
     def __init__(

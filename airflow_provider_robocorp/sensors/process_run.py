@@ -45,7 +45,7 @@ class ProcessRunSensor(BaseSensorOperator):
     :param workspace_id: overrides the connection's Workspace ID. Templated.
     """
 
-    template_fields: Sequence[str] = ("process_run_id", "workspace_id")
+    template_fields: Sequence[str] = ("process_run_id", "workspace_id", "robocorp_conn_id")
     operator_extra_links = (ControlRoomProcessRunLink(),)
     ui_color = "#c6e4ff"
 

@@ -35,6 +35,8 @@ class ProcessRunTrigger(BaseTrigger):
     :param deadline: absolute time (epoch seconds) after which a ``timeout`` event is sent.
     :param stop_on_kill: stop the run in :meth:`on_kill` (a user marked or cleared the deferred task).
     :param workspace_id: overrides the connection's Workspace ID.
+    :param first_poll_delay: seconds to wait before the first poll (a task that just deferred: see
+        ``StartProcessRunOperator(defer_grace_period=)``); never past the deadline.
     """
 
     def __init__(
@@ -45,8 +47,11 @@ class ProcessRunTrigger(BaseTrigger):
         deadline: float | None = None,
         stop_on_kill: bool = False,
         workspace_id: str | None = None,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
+        self.first_poll_delay = 0.0 if not first_poll_delay else positive_seconds(
+            first_poll_delay, "ProcessRunTrigger first_poll_delay")
         self.process_run_id = process_run_id
         self.robocorp_conn_id = robocorp_conn_id
         self.poll_interval = positive_seconds(poll_interval, "ProcessRunTrigger poll_interval")
@@ -66,6 +71,7 @@ class ProcessRunTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "stop_on_kill": self.stop_on_kill,
                 "workspace_id": self.workspace_id,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 
@@ -81,6 +87,9 @@ class ProcessRunTrigger(BaseTrigger):
         progress = _Progress(self, hook)
         state: Any = None
         try:
+            if self.first_poll_delay:
+                end = time.time() + self.first_poll_delay
+                await asyncio.sleep(max(0.0, min(end, self.deadline or end) - time.time()))
             while True:
                 try:
                     run = await hook.aget_process_run(self.process_run_id)

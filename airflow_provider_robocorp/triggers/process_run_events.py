@@ -28,6 +28,8 @@ watcher with the reason.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
@@ -139,10 +141,14 @@ class ProcessRunEventTrigger(BaseEventTrigger):
         store = WatermarkStore(self.asset_state_store, self.store_key, self.log)
         mark = Watermark.from_json(await store.load())
         catch_up: RunPoller | None = None
+        last_digest: str | None = None
         try:
             async for batch in shared_stream:
                 if not isinstance(batch, dict) or not isinstance(batch.get("runs"), list):
                     raise RobocorpError(f"Malformed shared-stream batch, failing rather than guessing: {str(batch)[:200]}")
+                if batch.get("digest") and batch["digest"] == last_digest:
+                    continue  # the same runs in the same states as the batch just handled: nothing can fire
+                last_digest = batch.get("digest")
                 runs, covers_from = batch["runs"], batch.get("covers_from")
                 if mark is None:
                     mark = Watermark.baseline(runs, self.skew_seconds, self.process_id)
@@ -231,8 +237,11 @@ class RunPoller:
         newest = _newest(created)
         trailing = None if newest is None else (parse_time(newest) - _skew(self.skew)).isoformat()  # type: ignore[operator]
         self.horizon = _oldest([*open_times, trailing] if trailing else open_times) or self.horizon
-        return {"workspace_id": self.hook.workspace_id, "runs": list(listing),
-                "covers_from": None if listing.complete else listing.covers_from}
+        covers_from = None if listing.complete else listing.covers_from
+        digest = hashlib.sha1(json.dumps([[r.get("id"), r.get("state"), r.get("created_at")] for r in listing]
+                                         + [covers_from]).encode()).hexdigest()
+        return {"workspace_id": self.hook.workspace_id, "runs": list(listing), "covers_from": covers_from,
+                "digest": digest}
 
     async def list_back_to(self, horizon: str | None, *, process_id: str | None) -> _Listing:
         """Runs newest first until one created before ``horizon`` (None: the first page only)."""

@@ -37,6 +37,8 @@ def load_dag(example_dags: dict[str, Any], robocorp_conn_env: str) -> Iterator[A
                 task.poll_interval = FAST_POLL
             if hasattr(task, "poke_interval"):
                 task.poke_interval = FAST_POLL
+            if hasattr(task, "defer_grace_period"):
+                task.defer_grace_period = 0.0  # dag.test() runs triggers inline: no worker to outlive
         return dag
 
     yield load

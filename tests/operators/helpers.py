@@ -34,6 +34,9 @@ class FakeStateStore:
     def set(self, key: str, value: Any, **_: Any) -> None:
         self.values[key] = value
 
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
 
 def context(**extra: Any) -> Any:
     """A task context holding a FakeTI (typed loosely: it stands in for ``Context``)."""

@@ -6,6 +6,7 @@ import inspect
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from airflow_provider_robocorp.exceptions import (
 )
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.operators import StartProcessRunOperator, StopProcessRunOperator
+from airflow_provider_robocorp.operators.process_runs import SUCCEEDED_RUN_KEY
 from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
 from tests.operators.helpers import FakeStateStore, context, posts, run_trigger
 
@@ -273,6 +275,7 @@ def test_retry_after_crash_reattaches_to_the_running_run(robocorp_emulator):
     store = FakeStateStore()
     first.execute(context(task_state_store=store))
     run_id = store.values["process_run_id"]
+    store.delete(SUCCEEDED_RUN_KEY)  # as if that try had crashed while waiting: it never succeeded
 
     retried = start(process_id="proc-slow", deferrable=True)
     ctx = context(task_state_store=store)
@@ -288,6 +291,7 @@ def test_retry_after_crash_reattaches_to_the_running_run(robocorp_emulator):
 def test_retry_after_completed_run_returns_it_and_failed_run_starts_anew(robocorp_emulator):
     store = FakeStateStore()
     run_id = start(payloads=[{"invoice": 1}]).execute(context(task_state_store=store))
+    store.delete(SUCCEEDED_RUN_KEY)  # the run completed, then the worker crashed before the task succeeded
 
     ctx = context(task_state_store=store)
     assert start(payloads=[{"invoice": 1}], push_outputs=True).execute(ctx) == run_id
@@ -297,6 +301,53 @@ def test_retry_after_completed_run_returns_it_and_failed_run_starts_anew(robocor
     store.values["process_run_id"] = "no-such-run"
     assert start(payloads=[{"invoice": 1}]).execute(context(task_state_store=store)) != run_id
     assert len(posts(robocorp_emulator, "/process-runs")) == 2
+
+
+@needs_resumable_job_mixin
+def test_clear_after_success_runs_the_robot_again_and_retry_reattaches(robocorp_emulator, capsys):
+    store = FakeStateStore()
+    first = start(payloads=[{"invoice": 1}]).execute(context(task_state_store=store))
+    assert store.values[SUCCEEDED_RUN_KEY] == first
+
+    again = start(payloads=[{"invoice": 1}]).execute(context(task_state_store=store))  # the user's Clear
+    assert again != first and store.values[SUCCEEDED_RUN_KEY] == again
+    assert len(posts(robocorp_emulator, "/process-runs")) == 2
+    assert f"succeeded before with process run {first} and was cleared: starting a new run" in capsys.readouterr().out
+
+
+def test_a_single_work_item_id_is_a_list_of_one(robocorp_emulator):
+    item = RobocorpHook().create_work_item("proc-invoices", {"n": 1})["id"]
+    op = start(work_item_ids=item)  # e.g. the output of one unmapped CreateWorkItemOperator
+    run_id = op.execute(context())
+    (run_item,) = RobocorpHook().list_work_items(process_run_id=run_id)
+    assert run_item["id"] == item
+
+
+def test_a_deferrable_start_of_a_run_already_over_does_not_defer(robocorp_emulator, monkeypatch):
+    from airflow_provider_robocorp.hooks.robocorp import RobocorpHook as Hook
+
+    real = Hook.start_process_run
+
+    def start_and_finish(self, *args, **kwargs):
+        answer = real(self, *args, **kwargs)
+        robocorp_emulator.advance(600)  # the run ends before the task could defer
+        return answer
+
+    monkeypatch.setattr(Hook, "start_process_run", start_and_finish)
+    robocorp_emulator.set_speed(0)
+    ctx = context()
+    run_id = start(process_id="proc-report", deferrable=True).execute(ctx)  # no TaskDeferred raised
+    assert ctx["ti"].xcom["process_run_id"] == run_id
+
+
+def test_the_link_is_stored_while_a_sync_wait_runs(robocorp_emulator):
+    ctx = context()
+    op = start(process_id="proc-report")
+    seen: list[Any] = []
+    op.hook.wait_for_process_run = lambda run_id, **kw: seen.append(dict(ctx["ti"].xcom)) or {"state": "completed"}
+    run_id = op.execute(ctx)
+    assert seen[0]["_link_ControlRoomProcessRunLink"] == seen[0]["process_run_url"]
+    assert seen[0]["process_run_url"].endswith(f"/runs/{run_id}")
 
 
 def test_deferrable_defaults_to_the_airflow_setting():

@@ -46,7 +46,8 @@ def test_serialize_round_trips_through_airflow_serde():
     again = ProcessRunTrigger(**restored)
     assert again.serialize() == (classpath, kwargs)
     assert kwargs == {"process_run_id": "run-1", "robocorp_conn_id": "my_conn", "poll_interval": 5.0,
-                      "deadline": 1700000000.5, "stop_on_kill": True, "workspace_id": "ws-2"}
+                      "deadline": 1700000000.5, "stop_on_kill": True, "workspace_id": "ws-2",
+                      "first_poll_delay": 0.0}
 
 
 @pytest.mark.usefixtures("robocorp_conn_env")
