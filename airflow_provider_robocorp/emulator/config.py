@@ -136,6 +136,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                             "properties": {
                                 "step": {"type": "string"},
                                 "match": {"type": "object"},
+                                "failed_attempts": {"type": "integer", "minimum": 1},
                                 "exception": {
                                     "type": "object",
                                     "required": ["type", "code", "message"],
@@ -308,9 +309,13 @@ class OutcomeRule:
     step_id: str
     match: Mapping[str, Any]
     exception: ExceptionSpec
+    #: fail only this many attempts (then a retried item succeeds: a transient fault); None: always
+    failed_attempts: int | None = None
 
-    def matches(self, payload: Any) -> bool:
+    def matches(self, payload: Any, retries: int = 0) -> bool:
         if not isinstance(payload, dict):
+            return False
+        if self.failed_attempts is not None and retries >= self.failed_attempts:
             return False
         return all(key in payload and payload[key] == value for key, value in self.match.items())
 
@@ -344,11 +349,11 @@ class ProcessSpec:
                 return index
         raise KeyError(step_id)
 
-    def failure_for(self, step_index: int, payload: Any) -> dict[str, str] | None:
-        """The exception of the first rule that fails ``payload`` in this step, if any."""
+    def failure_for(self, step_index: int, payload: Any, retries: int = 0) -> dict[str, str] | None:
+        """The exception of the first rule that fails ``payload`` (retried ``retries`` times) in this step."""
         step_id = self.steps[step_index].id
         for rule in self.rules:
-            if rule.step_id == step_id and rule.matches(payload):
+            if rule.step_id == step_id and rule.matches(payload, retries):
                 return rule.exception.render(payload)
         return None
 
@@ -528,6 +533,7 @@ def _process(raw: Mapping[str, Any], start_delay: float, duration: float) -> Pro
             OutcomeRule(
                 step_id=step_id,
                 match=dict(rule["match"]),
+                failed_attempts=rule.get("failed_attempts"),
                 exception=ExceptionSpec(
                     type=exc["type"],
                     code=exc["code"],

@@ -31,6 +31,7 @@ class WorkItem:
     step_run_id: str | None = None
     exception: dict[str, str] | None = None
     files: list[StoredFile] = field(default_factory=list)
+    retries: int = 0  # how many times a batch retry sent it back
 
 
 @dataclass

@@ -99,6 +99,7 @@ class RunEngine:
     def retry(self, run: ProcessRun, item: WorkItem, now: float) -> None:
         """Send a failed item back to the step it failed in; a finished run resumes."""
         item.state = "pending"
+        item.retries += 1
         item.exception = None
         item.step_run_id = None
         item.state_updated_at = now
@@ -170,7 +171,7 @@ class RunEngine:
         item = self.state.items[running.item_id]
         step_run = self._open_step_run(run, spec, index, at)
         item.state_updated_at = at
-        failure = spec.failure_for(index, item.payload)
+        failure = spec.failure_for(index, item.payload, item.retries)
         if failure is not None:
             item.state = "failed"
             item.exception = failure

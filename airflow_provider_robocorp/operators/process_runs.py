@@ -14,10 +14,11 @@ from airflow_provider_robocorp._compat import AirflowSkipException, ResumableJob
 from airflow_provider_robocorp.assets import process_uri
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
-    RobocorpConfigError,
     ProcessRunTimeoutError,
+    RobocorpConfigError,
     RobocorpError,
     RobocorpNotFoundError,
+    RobocorpRequestMayHaveBeenAppliedError,
 )
 from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
@@ -29,7 +30,21 @@ from airflow_provider_robocorp.hooks.robocorp import (
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
 from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
 from airflow_provider_robocorp.operators._lineage import openlineage_module
-from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
+from airflow_provider_robocorp.operators._run_control import (
+    DEFAULT_RETRY_EXCEPTION_TYPES,
+    IF_RUNNING,
+    GuardedStateStore,
+    check_retry_types,
+    describe_items,
+    exception_type,
+    failed_items,
+    forget_succeeded_run,
+    handle_running_runs,
+    reconcile,
+    resolve_process_id,
+    started_run_candidates,
+)
+from airflow_provider_robocorp.triggers._events import check_event, is_transient, process_run_trigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -76,6 +91,15 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     (the process's input queue), or none (the process's default work item).
 
     :param process_id: the process to run. Templated.
+    :param process_name: or the process's exact name, resolved through List processes before
+        anything is started (none or several matches: a clear error). Templated.
+    :param if_running: when the process already has a ``new``/``in_progress`` run: ``"start"``
+        (default: start another), ``"join"`` (wait for the newest one instead), ``"stop"`` (stop them,
+        then start), ``"skip"`` (skip the task) or ``"fail"`` (fail it, without retries).
+    :param retry_failed_work_items: when the run ends ``unresolved``, retry its failed work items in
+        place (batch retry; the run re-opens) and wait again, up to this many rounds (default 0).
+    :param retry_exception_types: which failed items a round retries, by exception type (default
+        ``application`` and ``unspecified``; a ``business`` exception is a data problem).
     :param payloads: JSON payloads, one work item each. Templated.
     :param work_item_ids: ids of existing work items. Templated.
     :param use_input_work_items: run the work items waiting in the process's input queue.
@@ -100,12 +124,14 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     :param defer_grace_period: (deferrable) seconds before the trigger's first poll (default 10). Airflow
         3.3.2 marks a task failed when its trigger fires before the deferring worker has exited; a
         run that is already over when the task would defer is finished without deferring.
+    :param stop_untracked_run: (durable) when Airflow cannot save the started run's id in the task
+        state (after 3 tries), stop the run (default) rather than leave it running unknown to Airflow.
     :param emit_asset_events: when the run completes, record an asset event for
         ``robocorp://<workspace_id>/processes/<process_id>`` (extra: run id, state, work item
         counts, output count), so DAGs scheduled on that asset run. ``False`` turns it off.
     """
 
-    template_fields: Sequence[str] = ("process_id", "payloads", "work_item_ids", "callback", "workspace_id", "robocorp_conn_id")
+    template_fields: Sequence[str] = ("process_id", "process_name", "payloads", "work_item_ids", "callback", "workspace_id", "robocorp_conn_id")
     template_fields_renderers = {"payloads": "json", "work_item_ids": "json", "callback": "json"}
     operator_extra_links = (ControlRoomProcessRunLink(),)
     ui_color = "#c6e4ff"
@@ -114,7 +140,11 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     def __init__(
         self,
         *,
-        process_id: str,
+        process_id: str | None = None,
+        process_name: str | None = None,
+        if_running: str = "start",
+        retry_failed_work_items: int = 0,
+        retry_exception_types: Sequence[str] = DEFAULT_RETRY_EXCEPTION_TYPES,
         payloads: Sequence[Any] | None = None,
         work_item_ids: Sequence[str] | None = None,
         use_input_work_items: bool = False,
@@ -132,9 +162,24 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         workspace_id: str | None = None,
         emit_asset_events: bool = True,
         defer_grace_period: float = 10.0,
+        stop_untracked_run: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (process_id is None) == (process_name is None):
+            raise RobocorpConfigError("StartProcessRunOperator: pass exactly one of process_id or process_name.")
+        if if_running not in IF_RUNNING:
+            raise RobocorpConfigError(f"if_running={if_running!r} is not valid; use one of: {', '.join(IF_RUNNING)}.")
+        if isinstance(retry_failed_work_items, bool) or not isinstance(retry_failed_work_items, int) or (
+                retry_failed_work_items < 0):
+            raise RobocorpConfigError(f"retry_failed_work_items must be a whole number of rounds (0 or more), "
+                                      f"got {retry_failed_work_items!r}.")
+        self.process_name = process_name
+        self.stop_untracked_run = stop_untracked_run
+        self.if_running = if_running
+        self.retry_failed_work_items = retry_failed_work_items
+        self.retry_exception_types = check_retry_types(retry_exception_types)
+        self._rounds_done = 0
         self.emit_asset_events = emit_asset_events
         self.defer_grace_period = 0.0 if defer_grace_period == 0 else positive_seconds(
             defer_grace_period, "defer_grace_period")
@@ -197,24 +242,26 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self._run_id, self._run_ended, self._finished = None, False, False
         self._arguments = self._start_arguments()  # validate the rendered values before the first request
         self._deadline = time.time() + self.timeout if self.timeout else None
+        self._rounds_done = 0
+        if self.process_name is not None:  # before anything is started (or re-attached)
+            self.process_id = resolve_process_id(self.hook, self.process_name)
+            self.log.info("Process %r is %s.", self.process_name, self.process_id)
+            ti = context.get("ti")
+            if ti is not None:
+                ti.xcom_push(key="process_id", value=self.process_id)
         self._forget_a_succeeded_run(context)
+        if self.durable and context.get("task_state_store") is not None:
+            context["task_state_store"] = GuardedStateStore(  # type: ignore[typeddict-item]
+                context["task_state_store"], self.external_id_key, self._untracked)
         self.execute_resumable(context)
         if not self.wait_for_completion and self._run_id:
             self._mark_succeeded(context, self._run_id)
         return self._run_id
 
     def _forget_a_succeeded_run(self, context: Context) -> None:
-        """A try after a *successful* one means the user cleared the task: run the robot again.
-        (A retry after a crash or a failure finds no success mark and re-attaches as before.)"""
-        store = context.get("task_state_store") if self.durable else None
-        if store is None:
-            return
-        prior = store.get(self.external_id_key)
-        if prior and store.get(SUCCEEDED_RUN_KEY) == prior:
-            self.log.info("This task succeeded before with process run %s and was cleared: starting a new run.",
-                          prior)
-            store.delete(self.external_id_key)
-            store.delete(SUCCEEDED_RUN_KEY)
+        """A try after a *successful* one means the user cleared the task: run the robot again."""
+        forget_succeeded_run(context.get("task_state_store") if self.durable else None, self.external_id_key,
+                             SUCCEEDED_RUN_KEY, self.log)
 
     def _mark_succeeded(self, context: Context, run_id: str) -> None:
         store = context.get("task_state_store") if self.durable else None
@@ -222,7 +269,22 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             store.set(SUCCEEDED_RUN_KEY, run_id)
 
     def submit_job(self, context: Context) -> str:
-        answer = self.hook.start_process_run(self.process_id, **(self._arguments or self._start_arguments()))
+        process_id = str(self.process_id)
+        joined = self._handle_running_runs(process_id)
+        if joined is not None:
+            return joined
+        arguments = self._arguments or self._start_arguments()
+        for _ in range(3):
+            started_at = time.time()
+            try:
+                answer = self.hook.start_process_run(process_id, **arguments)
+                break
+            except RobocorpRequestMayHaveBeenAppliedError as err:
+                found = self._reconcile_start(process_id, arguments, started_at, err)
+                if found is not None:
+                    return found
+        else:
+            raise RobocorpError(f"Start process run of {process_id} kept losing its answer; no run was created.")
         if answer.get("started") is False:
             message = (f"Control Room did not start a run of process {self.process_id}: it answered "
                        '{"started": false} (no input work items were waiting).')
@@ -233,7 +295,18 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         if not isinstance(run_id, str) or not run_id:
             raise RobocorpError(f"Start process run of {self.process_id} answered without a run id: {answer!r}")
         self.log.info("Started process run %s of process %s.", run_id, self.process_id)
+        self._announce(context, run_id)  # XCom and log hold the id before Airflow's task state does
         return run_id
+
+    def _handle_running_runs(self, process_id: str) -> str | None:
+        """``if_running``: the id of a run to join, or None to start one (after stopping, if asked)."""
+        return handle_running_runs(self.hook, self.log, process_id, self.if_running, self.task_id)
+
+    def _reconcile_start(self, process_id: str, arguments: dict[str, Any], started_at: float,
+                         err: RobocorpRequestMayHaveBeenAppliedError) -> str | None:
+        """The answer to Start process run was lost: the run it created, or None when it created none."""
+        return reconcile(self.log, "Start process run", f"process {process_id}", "run", err,
+                         started_run_candidates(self.hook, process_id, arguments, started_at))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         try:
@@ -250,26 +323,52 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
         run_id = str(external_id)
         self._announce(context, run_id)
-        if not self.wait_for_completion:
-            return
-        if self.deferrable:
-            state = self.hook.get_process_run(run_id).get("state")  # an ended run needs no triggerer
-            if state in ("completed", "unresolved"):
-                self.log.info("Process run %s is already %s; not deferring.", run_id, state)
-                self._finish(context, run_id, state)
-                return
-            self.defer(
-                trigger=process_run_trigger()(
-                    process_run_id=run_id,
-                    robocorp_conn_id=self.robocorp_conn_id,
-                    poll_interval=self.poll_interval,
-                    deadline=self._deadline,
-                    stop_on_kill=self.stop_on_kill,
-                    workspace_id=self.workspace_id,
-                    first_poll_delay=self.defer_grace_period,
-                ),
-                method_name="execute_complete",
-            )
+        if self.wait_for_completion:
+            self._wait(context, run_id)
+
+    def _wait(self, context: Context, run_id: str) -> None:
+        """Wait for the run (here, or deferred to the triggerer), retrying failed items in rounds."""
+        while True:
+            if self.deferrable:
+                state = self._state_before_deferring(run_id)
+                if state in ("completed", "unresolved"):
+                    self.log.info("Process run %s is %s; not deferring.", run_id, state)
+                else:
+                    self._defer(run_id)
+            else:
+                state = self._wait_here(run_id)
+            if not self._retry_round(run_id, state):
+                break
+        self._finish(context, run_id, state)
+
+    def _state_before_deferring(self, run_id: str) -> Any:
+        """One look before deferring (a run already over needs no triggerer); a transient error here
+        just means deferring, since the trigger polls through such errors."""
+        try:
+            return self.hook.get_process_run(run_id).get("state")
+        except RobocorpError as err:
+            if not is_transient(err):
+                raise
+            self.log.warning("Checking process run %s before deferring failed (%s); deferring.", run_id, err)
+            return None
+
+    def _defer(self, run_id: str) -> NoReturn:
+        self.defer(
+            trigger=process_run_trigger()(
+                process_run_id=run_id,
+                robocorp_conn_id=self.robocorp_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=self._deadline,
+                stop_on_kill=self.stop_on_kill,
+                workspace_id=self.workspace_id,
+                first_poll_delay=self.defer_grace_period,
+            ),
+            method_name="execute_complete",
+            kwargs={"rounds_done": self._rounds_done, "deadline": self._deadline},
+        )
+        raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
+
+    def _wait_here(self, run_id: str) -> Any:
         tracker = ProgressTracker(run_id)
         try:
             run = self.hook.wait_for_process_run(
@@ -281,7 +380,40 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             )
         except ProcessRunTimeoutError:
             self._stop_after_timeout(run_id, tracker.last[0] if tracker.last else None)
-        self._finish(context, run_id, run.get("state"))
+        return run.get("state")
+
+    def _retry_round(self, run_id: str, state: Any) -> bool:
+        """After an ``unresolved`` end, retry the failed items whose exception type is retryable
+        (one round); False when there is no round left, no time left or nothing to retry."""
+        if state != "unresolved" or self._rounds_done >= self.retry_failed_work_items:
+            return False
+        if self._deadline is not None and time.time() >= self._deadline:
+            return False
+        failed = failed_items(self.hook, run_id)
+        retry = [item for item in failed if exception_type(item) in self.retry_exception_types]
+        kept = [item for item in failed if exception_type(item) not in self.retry_exception_types]
+        if not retry:
+            self.log.info("Process run %s ended unresolved; none of its %d failed work item(s) has a retryable "
+                          "exception type (%s), so it is not retried.", run_id, len(failed),
+                          ", ".join(self.retry_exception_types))
+            return False
+        self._rounds_done += 1
+        self.log.info("Retry round %d of %d for process run %s: retrying %d failed work item(s): %s%s",
+                      self._rounds_done, self.retry_failed_work_items, run_id, len(retry), describe_items(retry),
+                      f". Not retried (exception type not in {', '.join(self.retry_exception_types)}): "
+                      f"{describe_items(kept)}" if kept else "")
+        ids = [str(item["id"]) for item in retry]
+        for start in range(0, len(ids), 100):
+            self.hook.batch_work_items("retry", ids[start:start + 100])
+        self._wait_reopened(run_id)
+        return True
+
+    def _wait_reopened(self, run_id: str) -> None:
+        """A retried item re-opens its run; give Control Room a few polls to show it (not unresolved)."""
+        for _ in range(5):
+            if self.hook.get_process_run(run_id).get("state") != "unresolved":
+                return
+            time.sleep(min(self.poll_interval, 2.0))
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         run_id = str(external_id)
@@ -290,16 +422,35 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             self._finish(context, run_id, "completed")
         return run_id
 
-    def execute_complete(self, context: Context, event: Any = None) -> str:
-        """Resume after ProcessRunTrigger: check its event (fail closed) and finish."""
+    def execute_complete(self, context: Context, event: Any = None, rounds_done: int = 0,
+                         deadline: float | None = None) -> str:
+        """Resume after ProcessRunTrigger: check its event (fail closed), retry a round or finish."""
         event = check_event(event)
         run_id = event["process_run_id"]
-        self._run_id = run_id
+        self._run_id, self._rounds_done, self._deadline = run_id, int(rounds_done or 0), deadline
         if event["status"] == "timeout":
             self._stop_after_timeout(run_id, event.get("state"))
         if event["status"] == "error":
             raise RobocorpError(str(event.get("message") or f"Waiting for process run {run_id} failed."))
+        if self._retry_round(run_id, event["state"]):
+            self._wait(context, run_id)  # defers again, or finishes
+            return run_id
         return self._finish(context, run_id, event["state"])
+
+    def _untracked(self, run_id: str, err: Exception) -> NoReturn:
+        """Airflow could not remember the started run: stop it (default) or say it keeps running."""
+        if self.stop_untracked_run:
+            try:
+                self.hook.stop_process_run(run_id, reason=f"The Airflow task {self.task_id} could not save the "
+                                                          "run id, so it stopped the run")
+                outcome = "so the run was stopped (stop_untracked_run=True); the next try starts a new one"
+            except RobocorpError as stop_err:
+                outcome = f"and stopping it failed too ({stop_err}): stop it in Control Room"
+        else:
+            outcome = "it keeps running (stop_untracked_run=False): the next try cannot re-attach to it"
+        self._run_ended = True
+        raise RobocorpError(f"Process run {run_id} was started, but Airflow could not save its id in the task "
+                            f"state ({err}), {outcome}.")
 
     def on_kill(self) -> None:
         if not self.stop_on_kill or not self._run_id or self._run_ended:
@@ -314,7 +465,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
 
     def _run_url(self, run_id: str) -> str | None:
         try:
-            return self.hook.process_run_url(self.process_id, run_id)
+            return self.hook.process_run_url(str(self.process_id), run_id)
         except RobocorpError as err:  # a missing link must not fail a started run
             self.log.warning("Could not build the Control Room link of process run %s: %s", run_id, err)
             return None
@@ -357,6 +508,9 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self._final_state = str(state)
         if state == "unresolved":
             message = log_unresolved(self.hook, self.log, run_id, self._run_url(run_id), self.max_failed_items)
+            if self._rounds_done:
+                message = (f"{message} (Still failed after {self._rounds_done} retry round(s) of the failed work "
+                           "items.)")
             self._failure = message
             if self.fail_on_unresolved:
                 raise ProcessRunFailedError(message, process_run={"id": run_id, "state": state})
@@ -406,7 +560,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
                 1 for _ in self.hook.list_process_run_outputs(run_id))
         except RobocorpError as err:  # the run completed: counts are a courtesy, not a condition
             self.log.warning("Could not count the work items / outputs of process run %s: %s", run_id, err)
-        emit(context, self._outlet_alias, process_uri(self.hook.workspace_id, self.process_id),
+        emit(context, self._outlet_alias, process_uri(self.hook.workspace_id, str(self.process_id)),
              extra, self.log)
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
+from airflow_provider_robocorp.exceptions import (
+    RobocorpConfigError,
+    RobocorpError,
+    RobocorpRequestMayHaveBeenAppliedError,
+)
 from airflow_provider_robocorp.hooks._endpoints import BATCH_OPERATIONS, WORK_ITEM_STATES
 from airflow_provider_robocorp.hooks._pipeline import check_file_name, check_id, encode_json
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.operators._lineage import openlineage_module
+from airflow_provider_robocorp.operators._run_control import created_item_candidates, reconcile
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -92,7 +98,7 @@ class CreateWorkItemOperator(BaseOperator):
         encode_json(self.payload, what="The work item payload")
         files = checked_files(self.files)
         hook = RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
-        item_id = str(hook.create_work_item(self.process_id, self.payload)["id"])
+        item_id = self._create(hook)
         self._created = (hook.workspace_id, item_id, [str(path) for _, path in files])
         self.log.info("Created work item %s for process %s.", item_id, self.process_id)
         for name, path in files:
@@ -107,6 +113,20 @@ class CreateWorkItemOperator(BaseOperator):
             self.log.info("Attached %s (%d bytes) to work item %s.", name, path.stat().st_size, item_id)
         return item_id
 
+
+    def _create(self, hook: RobocorpHook) -> str:
+        """Create the work item once: after a lost answer, find the item the request created (same
+        payload, waiting, created since just before) instead of creating a second one."""
+        for _ in range(3):
+            started_at = time.time()
+            try:
+                return str(hook.create_work_item(self.process_id, self.payload)["id"])
+            except RobocorpRequestMayHaveBeenAppliedError as err:
+                found = reconcile(self.log, "Create work item", f"process {self.process_id}", "work item", err,
+                                  created_item_candidates(hook, self.process_id, self.payload, started_at))
+                if found is not None:
+                    return found
+        raise RobocorpError(f"Create work item of {self.process_id} kept losing its answer; no item was created.")
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the local files in, the process's work item queue out."""

@@ -308,3 +308,23 @@ def test_no_asset_event_when_turned_off_or_the_run_failed(load_dag, robocorp_emu
     dag_run = load_dag("example_robocorp_pipeline").test(run_conf={"invoices": invoices})
     assert dag_run.state == "failed"
     assert asset_events(invoices_uri)[before:] == []
+
+
+def test_lost_answers_create_no_duplicate_run_or_work_item(load_dag, robocorp_emulator, capfd):
+    """Commit-then-drop on Create work item and on Start process run, with task retries on: the
+    tasks reconcile instead of creating again, so Control Room holds one item per invoice and one run."""
+    dag = load_dag("example_robocorp_pipeline")
+    for task in dag.tasks:
+        task.retries = 2
+    robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/work-items$", times=1)
+    robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/process-runs$", times=1)
+
+    dag_run = dag.test()
+
+    logs = capfd.readouterr().out
+    assert dag_run.state == "success", states(dag_run)
+    assert len(robocorp_emulator.state()["process_runs"]) == 1
+    assert len(robocorp_emulator.state()["work_items"]) == 2  # one per invoice (outputs are listed apart)
+    assert sorted(r["fault"] for r in robocorp_emulator.requests_log() if r.get("fault")) == ["commit_then_drop"] * 2
+    assert "but it created run" in logs and "but it created work item" in logs
+    assert all(ti.try_number == 1 for ti in dag_run.get_task_instances())  # no task retry was needed

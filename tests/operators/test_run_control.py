@@ -1,0 +1,195 @@
+"""RPA run control over the emulator: retry failed work items in place, start by name, what to do
+when the process is already running, and no duplicate run or work item after a lost answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_robocorp._compat import AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow_provider_robocorp.exceptions import ProcessRunFailedError, ProcessRunTimeoutError, RobocorpConfigError
+from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
+from airflow_provider_robocorp.operators import CreateWorkItemOperator, StartProcessRunOperator
+from tests.operators.helpers import context, posts, run_trigger
+
+pytestmark = pytest.mark.usefixtures("robocorp_conn_env")
+
+
+def start(**kwargs: Any) -> StartProcessRunOperator:
+    if "process_name" not in kwargs:
+        kwargs.setdefault("process_id", "proc-invoices")
+    kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("deferrable", False)
+    return StartProcessRunOperator(task_id="run", **kwargs)
+
+
+def run_starts(emulator: Any) -> list[dict[str, Any]]:
+    return [r for r in posts(emulator, "/process-runs") if r["path"].endswith("/process-runs")]
+
+
+def items_of(run_id: str) -> dict[str, str]:
+    return {i["id"]: i["state"] for i in RobocorpHook().list_work_items(process_run_id=run_id)}
+
+
+# --- retry failed work items in place --------------------------------------------------------
+
+def test_an_application_exception_is_retried_in_place_and_the_run_completes(robocorp_emulator, capsys):
+    op = start(payloads=[{"invoice": 1}, {"invoice": 2, "flaky": True}], retry_failed_work_items=2)
+    run_id = op.execute(context())
+    assert set(items_of(run_id).values()) == {"done"}
+    assert len(run_starts(robocorp_emulator)) == 1 and len(posts(robocorp_emulator, "/work-items/batch")) == 1
+    out = capsys.readouterr().out
+    assert f"Retry round 1 of 2 for process run {run_id}: retrying 1 failed work item(s)" in out
+    assert "application BOOKING_SYSTEM_BUSY" in out
+
+
+def test_a_business_exception_is_not_retried(robocorp_emulator, capsys):
+    op = start(payloads=[{"invoice": 1, "fail": True, "reason": "No supplier"}], retry_failed_work_items=3)
+    with pytest.raises(ProcessRunFailedError, match="No supplier"):
+        op.execute(context())
+    assert posts(robocorp_emulator, "/work-items/batch") == []
+    assert "has a retryable exception type (application, unspecified), so it is not retried" in capsys.readouterr().out
+
+
+def test_rounds_run_out_and_the_failure_lists_what_is_still_failed(robocorp_emulator, capsys):
+    op = start(payloads=[{"invoice": 1, "crash": True}], retry_failed_work_items=2)
+    with pytest.raises(ProcessRunFailedError, match=r"BOOKING_SYSTEM_DOWN.*Still failed after 2 retry round"):
+        op.execute(context())
+    assert len(posts(robocorp_emulator, "/work-items/batch")) == 2
+    out = capsys.readouterr().out
+    assert "Retry round 1 of 2" in out and "Retry round 2 of 2" in out
+
+
+def test_business_items_are_named_as_not_retried_beside_the_retried_ones(robocorp_emulator, capsys):
+    op = start(payloads=[{"invoice": 1, "flaky": True}, {"invoice": 2, "fail": True}], retry_failed_work_items=1)
+    with pytest.raises(ProcessRunFailedError, match="INVALID_INVOICE"):
+        op.execute(context())
+    assert "Not retried (exception type not in application, unspecified)" in capsys.readouterr().out
+
+
+def test_the_timeout_covers_every_round(robocorp_emulator):
+    robocorp_emulator.set_speed(0)  # nothing moves: the first wait already uses up the timeout
+    op = start(payloads=[{"invoice": 1, "crash": True}], retry_failed_work_items=5, timeout=0.5)
+    with pytest.raises(ProcessRunTimeoutError, match="did not finish within the timeout of 0.5 s"):
+        op.execute(context())
+
+
+def test_deferrable_retry_rounds_defer_again(robocorp_emulator):
+    op = start(payloads=[{"invoice": 1, "flaky": True}], retry_failed_work_items=1, deferrable=True,
+               defer_grace_period=0)
+    ctx = context()
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(ctx)
+    event = run_trigger(first.value.trigger)
+    assert event.payload["state"] == "unresolved"
+    resumed = start(payloads=[{"invoice": 1, "flaky": True}], retry_failed_work_items=1, deferrable=True,
+                    defer_grace_period=0)
+    with pytest.raises(TaskDeferred) as second:  # round 1: items retried, the run waited for again
+        resumed.execute_complete(ctx, event=event.payload, **first.value.kwargs)
+    assert second.value.kwargs["rounds_done"] == 1
+    final = run_trigger(second.value.trigger)
+    again = start(payloads=[{"invoice": 1, "flaky": True}], retry_failed_work_items=1, deferrable=True)
+    assert again.execute_complete(ctx, event=final.payload, **second.value.kwargs) == event.payload["process_run_id"]
+
+
+def test_retry_arguments_are_checked_locally():
+    with pytest.raises(RobocorpConfigError, match="retry_exception_types=\\['fatal'\\] is not valid"):
+        start(retry_exception_types=["fatal"])
+    with pytest.raises(RobocorpConfigError, match="retry_failed_work_items must be a whole number"):
+        start(retry_failed_work_items=-1)
+
+
+# --- start by name ---------------------------------------------------------------------------
+
+def test_process_name_is_resolved_logged_and_pushed(robocorp_emulator, capsys):
+    ctx = context()
+    run_id = start(process_name="Nightly report").execute(ctx)
+    assert ctx["ti"].xcom["process_id"] == "proc-report"
+    assert RobocorpHook().get_process_run(run_id)["process"]["id"] == "proc-report"
+    assert "Process 'Nightly report' is proc-report." in capsys.readouterr().out
+
+
+def test_no_or_several_processes_by_that_name_start_nothing(robocorp_emulator, monkeypatch):
+    with pytest.raises(RobocorpConfigError, match="No process is called 'nightly report'"):
+        start(process_name="nightly report").execute(context())
+    real = RobocorpHook.list_processes
+    monkeypatch.setattr(RobocorpHook, "list_processes", lambda self, limit=None: [
+        *real(self), {"id": "proc-copy", "name": "Nightly report"}])
+    with pytest.raises(RobocorpConfigError, match=r"2 processes are called 'Nightly report' \(proc-report, proc-copy\)"):
+        start(process_name="Nightly report").execute(context())
+    assert run_starts(robocorp_emulator) == []
+    with pytest.raises(RobocorpConfigError, match="exactly one of process_id or process_name"):
+        StartProcessRunOperator(task_id="t", process_id="p", process_name="P")
+
+
+# --- if_running -------------------------------------------------------------------------------
+
+@pytest.fixture
+def running(robocorp_emulator) -> str:
+    robocorp_emulator.set_speed(0)
+    return RobocorpHook().start_process_run("proc-slow")["id"]
+
+
+def test_if_running_join_waits_for_the_running_run(robocorp_emulator, running):
+    op = start(process_id="proc-slow", if_running="join", wait_for_completion=False)
+    assert op.execute(context()) == running
+    assert len(run_starts(robocorp_emulator)) == 1
+
+
+def test_if_running_stop_stops_it_then_starts(robocorp_emulator, running):
+    op = start(process_id="proc-slow", if_running="stop", wait_for_completion=False)
+    new = op.execute(context())
+    assert new != running and len(run_starts(robocorp_emulator)) == 2
+    stop = posts(robocorp_emulator, "/stop")
+    assert len(stop) == 1 and running in stop[0]["path"]
+
+
+@pytest.mark.parametrize(("mode", "error"), [("skip", AirflowSkipException), ("fail", AirflowFailException)])
+def test_if_running_skip_or_fail(robocorp_emulator, running, mode, error):
+    with pytest.raises(error, match=f"already has run\\(s\\) going \\({running}\\)"):
+        start(process_id="proc-slow", if_running=mode).execute(context())
+    assert len(run_starts(robocorp_emulator)) == 1
+
+
+def test_if_running_start_starts_another_and_nothing_running_starts_one(robocorp_emulator, running):
+    assert start(process_id="proc-slow", wait_for_completion=False).execute(context()) != running
+    assert start(process_id="proc-report", if_running="join", wait_for_completion=False).execute(context())
+    assert len(run_starts(robocorp_emulator)) == 3
+    with pytest.raises(RobocorpConfigError, match="if_running='wait' is not valid"):
+        start(if_running="wait")
+
+
+# --- a lost answer creates no duplicate ---------------------------------------------------------
+
+def test_a_lost_start_answer_attaches_to_the_run_it_created(robocorp_emulator, capsys):
+    robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/process-runs$", times=1)
+    run_id = start(payloads=[{"invoice": 7}]).execute(context())
+    assert [r["id"] for r in robocorp_emulator.state()["process_runs"]] == [run_id]
+    assert "but it created run" in capsys.readouterr().out
+
+
+def test_a_lost_start_answer_that_created_nothing_starts_again(robocorp_emulator, capsys):
+    robocorp_emulator.add_fault(kind="drop", method="POST", path="/process-runs$", times=1)
+    op = start(payloads=[{"invoice": 8}])
+    try:
+        run_id = op.execute(context())
+    except Exception as err:  # a drop before the request reached the app may also be retried by the hook
+        raise AssertionError(err) from err
+    assert [r["id"] for r in robocorp_emulator.state()["process_runs"]] == [run_id]
+
+
+def test_a_lost_start_answer_with_several_candidates_fails_without_retry(robocorp_emulator):
+    hook = RobocorpHook()
+    other = hook.start_process_run("proc-report")["id"]  # started by the API a moment before
+    robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/process-runs$", times=1)
+    with pytest.raises(AirflowFailException, match=f"may have created any of the runs .*{other}"):
+        start(process_id="proc-report").execute(context())
+    assert len(robocorp_emulator.state()["process_runs"]) == 2  # and no third
+
+
+def test_a_lost_create_answer_finds_the_work_item_it_created(robocorp_emulator, capsys):
+    robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/work-items$", times=1)
+    item_id = CreateWorkItemOperator(task_id="w", process_id="proc-invoices", payload={"invoice": 9}).execute({})
+    assert [i["id"] for i in robocorp_emulator.state()["work_items"]] == [item_id]
+    assert "but it created work item" in capsys.readouterr().out
