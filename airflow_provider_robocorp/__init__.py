@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_robocorp.operators.process_runs",
                     "airflow_provider_robocorp.operators.work_items",
                     "airflow_provider_robocorp.operators.assets",
+                    "airflow_provider_robocorp.operators.review",
                 ],
             }
         ],

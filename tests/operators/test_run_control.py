@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_robocorp._compat import AirflowFailException, AirflowSkipException, TaskDeferred
-from airflow_provider_robocorp.exceptions import ProcessRunFailedError, ProcessRunTimeoutError, RobocorpConfigError
+from airflow_provider_robocorp.exceptions import (
+    ProcessRunFailedError,
+    ProcessRunTimeoutError,
+    RobocorpConfigError,
+)
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.operators import CreateWorkItemOperator, StartProcessRunOperator
 from tests.operators.helpers import context, posts, run_trigger
