@@ -314,12 +314,18 @@ def test_lost_answers_create_no_duplicate_run_or_work_item(load_dag, robocorp_em
     """Commit-then-drop on Create work item and on Start process run, with task retries on: the
     tasks reconcile instead of creating again, so Control Room holds one item per invoice and one run."""
     dag = load_dag("example_robocorp_pipeline")
+    retries = {task.task_id: task.retries for task in dag.tasks}
     for task in dag.tasks:
         task.retries = 2
     robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/work-items$", times=1)
     robocorp_emulator.add_fault(kind="commit_then_drop", method="POST", path="/process-runs$", times=1)
+    invoices = [{"invoice": "INV-001", "file": "invoice-001.csv"}, {"invoice": "INV-002", "file": "invoice-002.csv"}]
 
-    dag_run = dag.test()
+    try:
+        dag_run = dag.test(run_conf={"invoices": invoices})  # explicit: Airflow 3.1 keeps an earlier test's conf
+    finally:
+        for task in dag.tasks:  # the parsed DAGs are shared by the session's tests
+            task.retries = retries[task.task_id]
 
     logs = capfd.readouterr().out
     assert dag_run.state == "success", states(dag_run)
