@@ -149,6 +149,9 @@ def test_401_says_to_check_the_key(no_retry_hook: RobocorpHook, requests_mock) -
     with pytest.raises(RobocorpAuthenticationError) as err:
         no_retry_hook.get_process("p-1")
     assert "Check the API key in connection 'robocorp_default'" in str(err.value)
+    # Control Room may answer 401 to a key that lacks the permission: the message names it too
+    assert "also answers 401 to a key without the permission 'Processes.read_processes' that 'Get process'" \
+        in str(err.value)
 
 
 @pytest.mark.parametrize("case", list(FIRST_CASE.values()), ids=list(FIRST_CASE))

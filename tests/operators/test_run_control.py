@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_robocorp import _compat
 from airflow_provider_robocorp._compat import AirflowFailException, AirflowSkipException, TaskDeferred
 from airflow_provider_robocorp.exceptions import (
     ProcessRunFailedError,
@@ -197,3 +198,76 @@ def test_a_lost_create_answer_finds_the_work_item_it_created(robocorp_emulator, 
     item_id = CreateWorkItemOperator(task_id="w", process_id="proc-invoices", payload={"invoice": 9}).execute({})
     assert [i["id"] for i in robocorp_emulator.state()["work_items"]] == [item_id]
     assert "but it created work item" in capsys.readouterr().out
+
+
+# --- what a real deployment showed, and small things -----------------------------------------
+
+class FailingStore:
+    """A task state store whose writes time out (an overloaded api-server)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.attempts = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.attempts += 1
+        raise TimeoutError("api-server did not answer")
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+@pytest.mark.skipif(_compat.ResumableJobMixin.__module__ == _compat.__name__,
+                    reason="the task state store is Airflow 3.3+ (ResumableJobMixin)")
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_run_whose_id_cannot_be_saved_is_not_orphaned(robocorp_emulator, monkeypatch, stop):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "sleep", lambda seconds: None)  # the store's retries, without waiting
+    robocorp_emulator.set_speed(0)
+    store, ctx = FailingStore(), context()
+    ctx["task_state_store"] = store
+    with pytest.raises(Exception, match="could not save its id in the task state") as err:
+        start(process_id="proc-slow", stop_untracked_run=stop).execute(ctx)
+    (run,) = robocorp_emulator.state()["process_runs"]
+    assert ctx["ti"].xcom["process_run_id"] == run["id"]  # XCom (and the log) had it before the failure
+    assert store.attempts == 3 and run["id"] in str(err.value)
+    assert (len(posts(robocorp_emulator, "/stop")) == 1) is stop
+    assert ("the run was stopped" in str(err.value)) is stop
+
+
+def test_robocorp_conn_id_is_templated_everywhere():
+    from airflow_provider_robocorp import operators, sensors
+    from airflow_provider_robocorp.operators.review import ProcessRunReviewOperator
+
+    classes = [getattr(operators, name) for name in operators.__all__] + [sensors.ProcessRunSensor,
+                                                                           ProcessRunReviewOperator]
+    assert classes and all("robocorp_conn_id" in cls.template_fields for cls in classes), [
+        cls.__name__ for cls in classes if "robocorp_conn_id" not in cls.template_fields]
+
+
+def test_a_kill_reason_ends_in_one_period(robocorp_emulator):
+    from airflow_provider_robocorp.hooks._runs import format_unresolved
+
+    report = {"failed_work_items": [{"id": "wi-1", "type": "application", "code": "STOPPED",
+                                     "message": "The Airflow task run was killed."}], "failed_work_item_count": 1}
+    message = format_unresolved("r-1", report)
+    assert "was killed." in message and ".." not in message
+
+
+def test_the_first_poll_waits_the_grace_period_but_never_past_the_deadline(robocorp_emulator):
+    import time as time_module
+
+    from airflow_provider_robocorp.triggers.process_run import ProcessRunTrigger
+
+    robocorp_emulator.set_speed(0)
+    run_id = RobocorpHook().start_process_run("proc-slow")["id"]
+    before = len(robocorp_emulator.requests_log())
+    trigger = ProcessRunTrigger(run_id, poll_interval=0.1, first_poll_delay=600, deadline=time_module.time() + 0.3)
+    event = run_trigger(trigger)
+    assert event.payload["status"] == "timeout"
+    polls = [r for r in robocorp_emulator.requests_log()[before:] if r["path"].endswith(run_id)]
+    assert len(polls) == 1  # one look at the deadline, none during the grace period
