@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Robocorp Control Room",
                 "python-modules": [
                     "airflow_provider_robocorp.operators.process_runs",
+                    "airflow_provider_robocorp.operators.stop_process_run",
                     "airflow_provider_robocorp.operators.work_items",
                     "airflow_provider_robocorp.operators.assets",
                     "airflow_provider_robocorp.operators.review",

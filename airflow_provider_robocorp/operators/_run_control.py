@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow_provider_robocorp._compat import AirflowFailException, AirflowSkipException
-from airflow_provider_robocorp.exceptions import RobocorpConfigError
+from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.triggers._watermark import _EPOCH as EPOCH
 from airflow_provider_robocorp.triggers._watermark import parse_time
@@ -104,7 +104,7 @@ def _canonical(value: Any) -> str:
 
 
 def started_run_candidates(hook: RobocorpHook, process_id: str, arguments: dict[str, Any], started_at: float,
-                           known: Iterable[str] = ()) -> list[str]:
+                           known: Iterable[str] = (), *, active_only: bool = False) -> list[str]:
     """Runs of ``process_id`` that a Start process run sent at ``started_at`` may have created: started
     by the API since shortly before, and holding the requested work items (or payloads)."""
     since, skip = _since(started_at), set(known)
@@ -115,6 +115,8 @@ def started_run_candidates(hook: RobocorpHook, process_id: str, arguments: dict[
             break
         started_by: dict[str, Any] = run["started_by"] if isinstance(run.get("started_by"), dict) else {}
         if run.get("id") in skip or started_by.get("type") not in (None, "api"):
+            continue
+        if active_only and run.get("state") not in ("new", "in_progress"):
             continue
         if _run_matches(hook, str(run["id"]), arguments):
             ids.append(str(run["id"]))
@@ -130,6 +132,35 @@ def _run_matches(hook: RobocorpHook, run_id: str, arguments: dict[str, Any]) -> 
         return set(wanted_ids) <= {str(i.get("id")) for i in items}
     got = sorted(_canonical(hook.get_work_item(str(i["id"]), include_data=True).get("payload")) for i in items)
     return got == sorted(_canonical(p) for p in payloads or [])
+
+
+def find_kept_run(hook: RobocorpHook, log: Any, process_id: str, arguments: dict[str, Any]) -> str | None:
+    """The run an earlier try started but could not save (``stop_untracked_run=False``): still active,
+    started by the API within a day, holding this task's work items or payloads. A default-mode
+    start has nothing to match, so it starts anew."""
+    if not arguments.get("work_item_ids") and arguments.get("payloads") is None:
+        return None
+    candidates = started_run_candidates(hook, process_id, arguments, time.time() - 86400 + RECONCILE_TOLERANCE_SECONDS,
+                                        active_only=True)
+    if not candidates:
+        return None
+    return reconcile(log, "an earlier try's Start process run", f"process {process_id}", "run",
+                     RuntimeError("its run id was not saved"), candidates)
+
+
+def untracked_run(hook: RobocorpHook, run_id: str, err: Exception, *, stop: bool, task_id: str) -> NoReturn:
+    """Airflow could not save a started run's id: stop the run (``stop``) or leave it; raise naming it."""
+    if stop:
+        try:
+            hook.stop_process_run(run_id, reason=f"The Airflow task {task_id} could not save the run id, so it "
+                                                 "stopped the run")
+            outcome = "so the run was stopped (stop_untracked_run=True); the next try starts a new one"
+        except RobocorpError as stop_err:
+            outcome = f"and stopping it failed too ({stop_err}): stop it in Control Room"
+    else:
+        outcome = "it keeps running (stop_untracked_run=False): the next try looks for it to re-attach"
+    raise RobocorpError(f"Process run {run_id} was started, but Airflow could not save its id in the task "
+                        f"state ({err}), {outcome}.")
 
 
 def created_item_candidates(hook: RobocorpHook, process_id: str, payload: Any, started_at: float) -> list[str]:
@@ -217,6 +248,8 @@ class GuardedStateStore:
 
 __all__ = [
     "GuardedStateStore",
+    "find_kept_run",
+    "untracked_run",
     "forget_succeeded_run",
     "DEFAULT_RETRY_EXCEPTION_TYPES",
     "IF_RUNNING",

@@ -23,13 +23,12 @@ from airflow_provider_robocorp.exceptions import (
 from airflow_provider_robocorp.hooks._pipeline import positive_seconds
 from airflow_provider_robocorp.hooks._runs import ProgressTracker, log_progress, log_unresolved
 from airflow_provider_robocorp.hooks.robocorp import (
-    TERMINAL_PROCESS_RUN_STATES,
     RobocorpHook,
     build_start_body,
 )
 from airflow_provider_robocorp.links import PROCESS_RUN_ID_KEY, PROCESS_RUN_URL_KEY, ControlRoomProcessRunLink
 from airflow_provider_robocorp.operators._asset_events import emit, outlet_alias
-from airflow_provider_robocorp.operators._lineage import openlineage_module
+from airflow_provider_robocorp.operators._lineage import process_run_lineage_of
 from airflow_provider_robocorp.operators._run_control import (
     DEFAULT_RETRY_EXCEPTION_TYPES,
     IF_RUNNING,
@@ -38,16 +37,21 @@ from airflow_provider_robocorp.operators._run_control import (
     describe_items,
     exception_type,
     failed_items,
+    find_kept_run,
     forget_succeeded_run,
     handle_running_runs,
     reconcile,
     resolve_process_id,
     started_run_candidates,
+    untracked_run,
 )
+from airflow_provider_robocorp.operators.stop_process_run import StopProcessRunOperator
 from airflow_provider_robocorp.triggers._events import check_event, is_transient, process_run_trigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+__all__ = ["OUTPUTS_KEY", "StartProcessRunOperator", "StopProcessRunOperator"]
 
 #: XCom key of the run's outputs (with ``push_outputs=True``).
 OUTPUTS_KEY = "outputs"
@@ -270,10 +274,13 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
 
     def submit_job(self, context: Context) -> str:
         process_id = str(self.process_id)
+        arguments = self._arguments or self._start_arguments()
+        kept = self._find_kept_run(context, process_id, arguments)
+        if kept is not None:
+            return kept
         joined = self._handle_running_runs(process_id)
         if joined is not None:
             return joined
-        arguments = self._arguments or self._start_arguments()
         for _ in range(3):
             started_at = time.time()
             try:
@@ -298,6 +305,16 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         self._announce(context, run_id)  # XCom and log hold the id before Airflow's task state does
         return run_id
 
+    def _find_kept_run(self, context: Context, process_id: str, arguments: dict[str, Any]) -> str | None:
+        """``stop_untracked_run=False``: a retry with no stored run id looks for the run it kept."""
+        ti = context.get("ti")
+        if self.stop_untracked_run or not self.durable or ti is None or int(getattr(ti, "try_number", 1) or 1) < 2:
+            return None
+        found = find_kept_run(self.hook, self.log, process_id, arguments)
+        if found is not None:
+            self._announce(context, found)
+        return found
+
     def _handle_running_runs(self, process_id: str) -> str | None:
         """``if_running``: the id of a run to join, or None to start one (after stopping, if asked)."""
         return handle_running_runs(self.hook, self.log, process_id, self.if_running, self.task_id)
@@ -315,7 +332,9 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             return "deleted"
 
     def is_job_active(self, status: str) -> bool:
-        return status in ("new", "in_progress")
+        # with retry rounds, a run that ended unresolved while no try was watching is taken up
+        # again (its failed items are retried in place) rather than started afresh
+        return status in ("new", "in_progress") or (status == "unresolved" and self.retry_failed_work_items > 0)
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == "completed"
@@ -439,18 +458,8 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
 
     def _untracked(self, run_id: str, err: Exception) -> NoReturn:
         """Airflow could not remember the started run: stop it (default) or say it keeps running."""
-        if self.stop_untracked_run:
-            try:
-                self.hook.stop_process_run(run_id, reason=f"The Airflow task {self.task_id} could not save the "
-                                                          "run id, so it stopped the run")
-                outcome = "so the run was stopped (stop_untracked_run=True); the next try starts a new one"
-            except RobocorpError as stop_err:
-                outcome = f"and stopping it failed too ({stop_err}): stop it in Control Room"
-        else:
-            outcome = "it keeps running (stop_untracked_run=False): the next try cannot re-attach to it"
         self._run_ended = True
-        raise RobocorpError(f"Process run {run_id} was started, but Airflow could not save its id in the task "
-                            f"state ({err}), {outcome}.")
+        untracked_run(self.hook, run_id, err, stop=self.stop_untracked_run, task_id=self.task_id)
 
     def on_kill(self) -> None:
         if not self.stop_on_kill or not self._run_id or self._run_ended:
@@ -543,14 +552,7 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
         return self._lineage(error=self._failure)
 
     def _lineage(self, error: str | None) -> Any:
-        ol = openlineage_module()
-        if ol is None:
-            return None
-        run_id = self._run_id
-        url = self._run_url_value or (self._run_url(run_id) if run_id else None)
-        ids = (self._arguments or {}).get("work_item_ids")
-        return ol.process_run_lineage(self.hook.workspace_id, self.process_id, run_id=run_id, run_url=url,
-                                      state=self._final_state, work_item_ids=list(ids) if ids else None, error=error)
+        return process_run_lineage_of(self, error)
 
     def _emit_run_event(self, context: Context, run_id: str, state: str, outputs: list[Any] | None) -> None:
         extra: dict[str, Any] = {"process_run_id": run_id, "process_id": self.process_id, "state": state}
@@ -562,55 +564,3 @@ class StartProcessRunOperator(ResumableJobMixin, BaseOperator):
             self.log.warning("Could not count the work items / outputs of process run %s: %s", run_id, err)
         emit(context, self._outlet_alias, process_uri(self.hook.workspace_id, str(self.process_id)),
              extra, self.log)
-
-
-class StopProcessRunOperator(BaseOperator):
-    """Stop a process run; returns the run id.
-
-    :param process_run_id: the run to stop. Templated.
-    :param set_remaining_work_items_as_done: mark the work items not yet processed as done.
-    :param terminate_ongoing_activity_runs: terminate step runs in progress.
-    :param reason: shown in Control Room. Templated.
-    :param robocorp_conn_id: Airflow connection of type ``robocorp``.
-    :param workspace_id: overrides the connection's Workspace ID. Templated.
-    """
-
-    template_fields: Sequence[str] = ("process_run_id", "reason", "workspace_id", "robocorp_conn_id")
-    ui_color = "#ffd9c6"
-
-    def __init__(
-        self,
-        *,
-        process_run_id: str,
-        set_remaining_work_items_as_done: bool = False,
-        terminate_ongoing_activity_runs: bool = True,
-        reason: str | None = None,
-        robocorp_conn_id: str = RobocorpHook.default_conn_name,
-        workspace_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.process_run_id = process_run_id
-        self.set_remaining_work_items_as_done = set_remaining_work_items_as_done
-        self.terminate_ongoing_activity_runs = terminate_ongoing_activity_runs
-        self.reason = reason
-        self.robocorp_conn_id = robocorp_conn_id
-        self.workspace_id = workspace_id
-
-    def execute(self, context: Context) -> str:
-        hook = RobocorpHook(self.robocorp_conn_id, workspace_id=self.workspace_id)
-        answer = hook.stop_process_run(
-            self.process_run_id,
-            set_remaining_work_items_as_done=self.set_remaining_work_items_as_done,
-            terminate_ongoing_activity_runs=self.terminate_ongoing_activity_runs,
-            reason=self.reason or f"Stopped by Airflow task {self.task_id}.",
-        )
-        if answer.get("accepted") is False:
-            state = hook.get_process_run(self.process_run_id).get("state")
-            if state not in TERMINAL_PROCESS_RUN_STATES:
-                raise RobocorpError(f"Control Room did not accept stopping process run {self.process_run_id} "
-                                    f"(state {state}).")
-            self.log.info("Process run %s had already ended (%s); nothing to stop.", self.process_run_id, state)
-        else:
-            self.log.info("Stop of process run %s accepted.", self.process_run_id)
-        return self.process_run_id

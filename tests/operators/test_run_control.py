@@ -98,6 +98,22 @@ def test_deferrable_retry_rounds_defer_again(robocorp_emulator):
     assert again.execute_complete(ctx, event=final.payload, **second.value.kwargs) == event.payload["process_run_id"]
 
 
+@pytest.mark.skipif(_compat.ResumableJobMixin.__module__ == _compat.__name__,
+                    reason="the task state store is Airflow 3.3+ (ResumableJobMixin)")
+def test_a_retry_after_a_crash_re_attaches_and_retries_the_failed_items_in_place(robocorp_emulator):
+    from tests.operators.helpers import FakeStateStore
+
+    hook = RobocorpHook()
+    run_id = hook.start_process_run("proc-invoices", payloads=[{"invoice": 1, "flaky": True}])["id"]
+    store = FakeStateStore(process_run_id=run_id)  # the try that started it crashed while it ran
+    RobocorpHook().wait_for_process_run(run_id, poll_interval=0.1, accepted_states=("completed", "unresolved"))
+    assert hook.get_process_run(run_id)["state"] == "unresolved"  # it ended while no try watched
+
+    ctx = context(task_state_store=store)
+    assert start(payloads=[{"invoice": 1, "flaky": True}], retry_failed_work_items=1).execute(ctx) == run_id
+    assert hook.get_process_run(run_id)["state"] == "completed" and len(run_starts(robocorp_emulator)) == 1
+
+
 def test_retry_arguments_are_checked_locally():
     with pytest.raises(RobocorpConfigError, match="retry_exception_types=\\['fatal'\\] is not valid"):
         start(retry_exception_types=["fatal"])
@@ -237,6 +253,30 @@ def test_a_run_whose_id_cannot_be_saved_is_not_orphaned(robocorp_emulator, monke
     assert store.attempts == 3 and run["id"] in str(err.value)
     assert (len(posts(robocorp_emulator, "/stop")) == 1) is stop
     assert ("the run was stopped" in str(err.value)) is stop
+
+
+@pytest.mark.skipif(_compat.ResumableJobMixin.__module__ == _compat.__name__,
+                    reason="the task state store is Airflow 3.3+ (ResumableJobMixin)")
+def test_a_kept_untracked_run_is_re_attached_by_the_next_try(robocorp_emulator, monkeypatch):
+    import time as time_module
+
+    from tests.operators.helpers import FakeStateStore
+
+    monkeypatch.setattr(time_module, "sleep", lambda seconds: None)
+    robocorp_emulator.set_speed(0)
+    first = context()
+    first["task_state_store"] = FailingStore()
+    with pytest.raises(Exception, match="the next try looks for it to re-attach"):
+        start(payloads=[{"invoice": 42}], stop_untracked_run=False).execute(first)
+    (kept,) = robocorp_emulator.state()["process_runs"]
+
+    retry = context()
+    retry["ti"].try_number = 2
+    retry["task_state_store"] = FakeStateStore()
+    op = start(payloads=[{"invoice": 42}], stop_untracked_run=False, wait_for_completion=False)
+    assert op.execute(retry) == kept["id"]
+    assert len(run_starts(robocorp_emulator)) == 1 and posts(robocorp_emulator, "/stop") == []
+    assert retry["task_state_store"].values["process_run_id"] == kept["id"]
 
 
 def test_robocorp_conn_id_is_templated_everywhere():
