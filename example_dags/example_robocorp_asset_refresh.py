@@ -35,7 +35,7 @@ WORKSPACE_ID = os.environ.get("ROBOCORP_WORKSPACE_ID", "ws-emulator")
 with DAG(
     dag_id="example_robocorp_asset_refresh",
     description="Airflow data -> Control Room asset -> robot run",
-    schedule="@daily",
+    schedule=None,  # trigger it (or give it a schedule); see the README on concurrent first asset events
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["example", "robocorp"],

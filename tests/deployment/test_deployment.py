@@ -112,6 +112,9 @@ def test_asset_refresh_schedules_the_settings_dag(deployment: Deployment, emulat
     consumer = "example_robocorp_settings_changed"
     deployment.unpause(consumer)
     before = {r["dag_run_id"] for r in deployment.dag_runs(consumer)}
+    on_report = "example_robocorp_webhook"  # scheduled on robocorp://<ws>/processes/proc-report
+    deployment.unpause(on_report)
+    before_report = {r["dag_run_id"] for r in deployment.dag_runs(on_report)}
     started = len(runs_of(emulator, "proc-report"))
     run_id = deployment.trigger("example_robocorp_asset_refresh")
     wait_for("run_report to start its process run", lambda: len(runs_of(emulator, "proc-report")) > started,
@@ -122,6 +125,9 @@ def test_asset_refresh_schedules_the_settings_dag(deployment: Deployment, emulat
     new = wait_for("the settings DAG scheduled by the upload's asset event",
                    lambda: [r for r in deployment.dag_runs(consumer) if r["dag_run_id"] not in before], timeout=120)
     assert deployment.wait_dag_run(consumer, new[0]["dag_run_id"]) == "success"
+    # run_report's own asset event (StartProcessRunOperator, on completed) schedules the DAG on the process
+    report_run = deployment.xcom("example_robocorp_asset_refresh", run_id, "run_report")
+    scheduled_run_with(deployment, on_report, before_report, "publish_report", report_run)
     changes = deployment.xcom(consumer, new[0]["dag_run_id"], "announce_settings")
     assert len({c["upload_id"] for c in changes}) == 1, changes  # one upload (Airflow may list its event twice)
     assert changes[0]["asset_name"] == "invoice-settings" and changes[0]["content_type"] == "application/json"

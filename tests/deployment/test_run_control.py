@@ -27,7 +27,7 @@ def new_run(emulator: Any, process_id: str, before: int) -> dict[str, Any]:
 
 
 def test_link_during_a_sync_wait_and_clear_runs_the_robot_again(deployment: Deployment, emulator: Any) -> None:
-    run_id = deployment.trigger(REFRESH)  # (unpausing also schedules the @daily run: runs are told apart by XCom)
+    run_id = deployment.trigger(REFRESH)  # the process run is told apart by this DAG run's XCom
 
     def process_run_of_this_try() -> str | None:
         try:
