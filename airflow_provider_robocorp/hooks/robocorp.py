@@ -409,12 +409,7 @@ class RobocorpHook(BaseHook):
         self, process_id: str | None = None, state: str | None = None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """List process runs (optionally of one process and/or in one state), lazily."""
-        m = "list_process_runs"
-        if process_id is not None:
-            _check_str(process_id, "process_id", m)
-        if state is not None:
-            _check_choice(state, PROCESS_RUN_STATES, "state", m)
-        return self._list(m, params={"process_id": process_id, "state": state, "limit": _check_limit(limit, m)})
+        return self._list("list_process_runs", params=_process_run_filters(process_id, state, limit))
 
     def get_process_run(self, process_run_id: str) -> dict[str, Any]:
         """Get process run (state, timestamps, process, started_by, duration)."""
@@ -927,12 +922,7 @@ class RobocorpHook(BaseHook):
         self, process_id: str | None = None, state: str | None = None, limit: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Async List process runs (newest first), lazily: one page in memory."""
-        m = "list_process_runs"
-        if process_id is not None:
-            _check_str(process_id, "process_id", m)
-        if state is not None:
-            _check_choice(state, PROCESS_RUN_STATES, "state", m)
-        return self._alist(m, params={"process_id": process_id, "state": state, "limit": _check_limit(limit, m)})
+        return self._alist("list_process_runs", params=_process_run_filters(process_id, state, limit))
 
     def alist_work_items(
         self, process_id: str | None = None, process_run_id: str | None = None, state: str | None = None,
@@ -987,6 +977,15 @@ def _stop_body(set_remaining_work_items_as_done: bool, terminate_ongoing_activit
     if reason is not None:
         body["reason"] = _check_str(reason, "reason", "stop_process_run")
     return body
+
+
+def _process_run_filters(process_id: str | None, state: str | None, limit: int | None) -> dict[str, Any]:
+    m = "list_process_runs"
+    if process_id is not None:
+        _check_str(process_id, "process_id", m)
+    if state is not None:
+        _check_choice(state, PROCESS_RUN_STATES, "state", m)
+    return {"process_id": process_id, "state": state, "limit": _check_limit(limit, m)}
 
 
 def _work_item_filters(process_id: str | None, process_run_id: str | None, state: str | None,

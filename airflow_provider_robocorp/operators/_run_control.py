@@ -13,9 +13,9 @@ from typing import Any, NoReturn
 
 from airflow_provider_robocorp._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_robocorp.exceptions import RobocorpConfigError, RobocorpError
+from airflow_provider_robocorp.hooks._runs import failed_work_item
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
-from airflow_provider_robocorp.triggers._watermark import _EPOCH as EPOCH
-from airflow_provider_robocorp.triggers._watermark import parse_time
+from airflow_provider_robocorp.triggers._watermark import EPOCH, parse_time
 
 IF_RUNNING = ("start", "join", "stop", "skip", "fail")
 #: Exception types retried in place by default: ``business`` is a data problem a retry cannot fix.
@@ -198,12 +198,12 @@ def failed_items(hook: RobocorpHook, run_id: str) -> list[dict[str, Any]]:
 
 def describe_items(items: Sequence[dict[str, Any]], limit: int = 10) -> str:
     def one(item: dict[str, Any]) -> str:
-        exception: dict[str, Any] = item["exception"] if isinstance(item.get("exception"), dict) else {}
-        code = f" {exception['code']}" if exception.get("code") else ""
-        return f"{item.get('id')} ({exception_type(item)}{code}: {exception.get('message') or 'no message'})"
+        shown = failed_work_item(item)
+        code = f" {shown['code']}" if shown["code"] else ""
+        return f"{shown['id']} ({exception_type(item)}{code}: {shown['message'] or 'no message'})"
 
-    shown = "; ".join(one(i) for i in items[:limit])
-    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+    listed = "; ".join(one(i) for i in items[:limit])
+    return listed + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
 

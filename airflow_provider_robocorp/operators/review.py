@@ -23,6 +23,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow_provider_robocorp._compat import AirflowFailException
 from airflow_provider_robocorp.exceptions import ProcessRunFailedError, RobocorpConfigError, RobocorpError
 from airflow_provider_robocorp.hooks._pipeline import check_id, positive_seconds
+from airflow_provider_robocorp.hooks._runs import failed_work_item
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.operators._run_control import describe_items, exception_type, failed_items
 from airflow_provider_robocorp.triggers._events import check_event, process_run_trigger
@@ -85,7 +86,8 @@ class ProcessRunReviewOperator(HITLOperator):
     def execute(self, context: Context) -> Any:
         run_id = check_id(self.process_run_id, "process_run_id", "ProcessRunReviewOperator")
         hook = self._hook()
-        state = hook.get_process_run(run_id).get("state")
+        run = hook.get_process_run(run_id)
+        state = run.get("state")
         if state == "completed":
             self.log.info("Process run %s completed: nothing to review.", run_id)
             return {"process_run_id": run_id, "choice": None, "work_item_ids": [], "state": state}
@@ -95,24 +97,24 @@ class ProcessRunReviewOperator(HITLOperator):
         if not failed:
             self.log.info("Process run %s is unresolved but has no failed work item: nothing to review.", run_id)
             return {"process_run_id": run_id, "choice": None, "work_item_ids": [], "state": state}
-        self.body = self._body(hook, run_id, failed)
+        process: dict[str, Any] = run["process"] if isinstance(run.get("process"), dict) else {}
+        self.body = self._body(hook, run_id, process.get("id"), failed)
         self.log.info("Asking for a review of %d failed work item(s) of process run %s: %s", len(failed), run_id,
                       describe_items(failed, self.max_items))
         return super().execute(context)
 
-    def _body(self, hook: RobocorpHook, run_id: str, failed: list[dict[str, Any]]) -> str:
+    def _body(self, hook: RobocorpHook, run_id: str, process_id: Any, failed: list[dict[str, Any]]) -> str:
         lines = [f"Process run `{run_id}` ended **unresolved** with **{len(failed)}** failed work item(s).", "",
                  "| work item | exception type | code | message |", "|---|---|---|---|"]
         for item in failed[: self.max_items]:
-            exception = item["exception"] if isinstance(item.get("exception"), dict) else {}
-            message = str(exception.get("message") or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{item.get('id')}` | {exception_type(item)} | {exception.get('code') or ''} | {message} |")
+            shown = failed_work_item(item)
+            message = shown["message"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| `{shown['id']}` | {exception_type(item)} | {shown['code']} | {message} |")
         if len(failed) > self.max_items:
             lines.append(f"| … and {len(failed) - self.max_items} more | | | |")
         try:
-            process_id = str(hook.get_process_run(run_id)["process"]["id"])
-            lines += ["", f"[The run in Control Room]({hook.process_run_url(process_id, run_id)})"]
-        except (RobocorpError, KeyError, TypeError) as err:
+            lines += ["", f"[The run in Control Room]({hook.process_run_url(str(process_id), run_id)})"]
+        except RobocorpError as err:
             self.log.warning("No Control Room link for process run %s: %s", run_id, err)
         lines += ["", f"*{RETRY}*: retry them in place and wait for the run; *{MARK_DONE}*: accept them as they "
                       f"are; *{FAIL}*: fail this task."]

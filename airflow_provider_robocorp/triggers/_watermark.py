@@ -91,7 +91,7 @@ class Watermark:
         """The oldest ``created_at`` a catch-up listing must reach (the epoch: every run)."""
         times = [t for t in (self.since, *self.open.values()) if parse_time(t) is not None]
         if self.since is None or not times:
-            return _EPOCH.isoformat()
+            return EPOCH.isoformat()
         return min(times, key=lambda t: parse_time(t))  # type: ignore[arg-type, return-value]
 
     # --- the rule ---------------------------------------------------------------------------
@@ -120,7 +120,7 @@ class Watermark:
         fired: list[dict[str, Any]] = []
         since = parse_time(self.since)
         listed: set[str] = set()
-        for run in sorted(_of(runs, process_id), key=lambda r: (parse_time(r.get("created_at")) or _EPOCH, str(r.get("id")))):
+        for run in sorted(_of(runs, process_id), key=lambda r: (parse_time(r.get("created_at")) or EPOCH, str(r.get("id")))):
             run_id, state, created = run.get("id"), run.get("state"), parse_time(run.get("created_at"))
             if not isinstance(run_id, str) or created is None:
                 continue
@@ -161,10 +161,10 @@ class Watermark:
         since = parse_time(self.since)
         if since is None:
             return
-        self.done = {k: v for k, v in self.done.items() if (parse_time(v) or _EPOCH) >= since}
+        self.done = {k: v for k, v in self.done.items() if (parse_time(v) or EPOCH) >= since}
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _of(runs: list[dict[str, Any]], process_id: str | None) -> list[dict[str, Any]]:

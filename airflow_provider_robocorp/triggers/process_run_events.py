@@ -41,7 +41,7 @@ from airflow_provider_robocorp.hooks._pipeline import check_id, positive_seconds
 from airflow_provider_robocorp.hooks.robocorp import RobocorpHook
 from airflow_provider_robocorp.triggers._events import is_transient
 from airflow_provider_robocorp.triggers._watermark import (
-    _EPOCH,
+    EPOCH,
     FINAL_STATES,
     OPEN_STATES,
     Watermark,
@@ -311,7 +311,7 @@ class WatermarkStore:
         if not marks:
             return None
         # several assets fed by one watcher: the oldest view misses nothing (a repeat beats a miss)
-        return min(marks, key=lambda v: parse_time(v.get("since")) or _EPOCH)
+        return min(marks, key=lambda v: parse_time(v.get("since")) or EPOCH)
 
     async def save(self, value: dict[str, Any]) -> None:
         if not self.targets:
